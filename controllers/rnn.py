@@ -11,8 +11,13 @@ puts all its mass on legal programs. Optional logit shaping as in NAS/ENAS:
 
 Training, per batch of rewards R_i (see `controllers.policy_gradient`):
   advantage A_i = R_i − b with b a moving average of past batch means,
-  loss = REINFORCE or PPO surrogate − β·mean_i H(x_i), H the summed per-step entropies,
+  loss = REINFORCE or PPO surrogate − β·mean_i H(x_i) − λ·mean_k log π(e_k),
+  H the summed per-step entropies, e_1 … e_K the K best distinct programs rewarded so far
+  (priority-queue training, Abolafia et al. 2018: the policy keeps the best rules it found
+  likely, so it explores around them, as evolution does around its parents),
   one Adam step (REINFORCE) or `ppo_epochs` passes over `ppo_minibatches` minibatches (PPO).
+The rewards are what the controller is given: a search hands it novelty-shaped ones
+(`controllers.novelty`), so a repeat earns 0 and never enters the elite above a new rule.
 
 Defaults from the paper's experimental setup (Bello et al. 2017): one LSTM layer of 150 units,
 weights uniform in [−0.08, 0.08], entropy weight 0.0015; biases are Keras' defaults (zeros, a
@@ -75,10 +80,18 @@ class RNNConfig:
     """Passes over each batch (PPO only)."""
     ppo_minibatches: int = 1
     """Minibatches per pass, shuffled each pass (PPO only)."""
+    elite_size: int = 10
+    """K of priority-queue training (Abolafia et al. 2018): the K best distinct programs of
+    positive reward seen so far, by the reward the controller learned from, are kept; 0 turns it off (the paper's
+    controller). Default by measurement: README, "Does a search rediscover PowerSign and AddSign?"."""
+    elite_weight: float = 1.0
+    """λ of the elite term −λ·mean_k log π(elite_k) added to the loss (with `elite_size` > 0)."""
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"rnn: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        _check("elite_size", self.elite_size, int, lambda v: v >= 0, "an int >= 0")
+        _check("elite_weight", self.elite_weight, float, lambda v: v >= 0, "a number >= 0")
         for key in ("hidden_size", "ppo_epochs", "ppo_minibatches"):
             _check(key, getattr(self, key), int, lambda v: v >= 1, "a positive int")
         for key in ("init_scale", "learning_rate", "ppo_clip"):
@@ -191,10 +204,12 @@ class RNNController(Controller):
         self.optimizer.build(self.policy.trainable_variables)
         self.baseline = MovingAverageBaseline(self.config.baseline_decay)
         self.updates = 0
+        self.elite: list[tuple[float, tuple[int, ...]]] = []
         spec = [
             tf.TensorSpec([None, space.length], tf.int32),
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None, space.length], tf.int32),
         ]
         self._train_step = tf.function(self._step, input_signature=spec)
         self._checkpoint = tf.train.Checkpoint(
@@ -223,7 +238,7 @@ class RNNController(Controller):
 
     # --- learn ---------------------------------------------------------------------------------
 
-    def _step(self, tokens, advantages, old_log_probs):
+    def _step(self, tokens, advantages, old_log_probs, elite):
         """One optimizer step on the configured loss; returns its statistics."""
         config = self.config
         variables = self.policy.trainable_variables
@@ -236,7 +251,11 @@ class RNNController(Controller):
             else:
                 pg_loss = reinforce_loss(log_probs, advantages)
             entropy_loss = -config.entropy_weight * tf.reduce_mean(entropy)
-            loss = pg_loss + entropy_loss
+            elite_log_probs = self.policy.log_probs(elite)[0]
+            elite_loss = -config.elite_weight * tf.math.divide_no_nan(
+                tf.reduce_sum(elite_log_probs), tf.cast(tf.size(elite_log_probs), tf.float32)
+            )
+            loss = pg_loss + entropy_loss + elite_loss
         gradients = tape.gradient(loss, variables)
         if config.max_grad_norm is not None:
             gradients, grad_norm = tf.clip_by_global_norm(gradients, config.max_grad_norm)
@@ -246,6 +265,7 @@ class RNNController(Controller):
         stats = {
             "losses/pg_loss": pg_loss,
             "losses/entropy_loss": entropy_loss,
+            "losses/elite_loss": elite_loss,
             "losses/loss": loss,
             "controller/entropy": tf.reduce_mean(entropy),
             "controller/log_prob": tf.reduce_mean(log_probs),
@@ -263,10 +283,12 @@ class RNNController(Controller):
         advantages = self.baseline.advantages(rewards)
         if self.config.normalize_advantages:
             advantages = advantages / (advantages.std() + 1e-8)
+        self._remember_elite(tokens, rewards)
+        elite = tf.constant(np.array([t for _, t in self.elite], np.int32).reshape(-1, self.space.length))
         tokens = tf.constant(tokens, tf.int32)
         advantages = tf.constant(advantages, tf.float32)
         if self.config.algorithm == "reinforce":
-            stats = self._train_step(tokens, advantages, tf.zeros_like(advantages))
+            stats = self._train_step(tokens, advantages, tf.zeros_like(advantages), elite)
         else:
             # PPO: ratios are taken against the policy that sampled the batch (the current one)
             old_log_probs = self.policy.log_probs(tokens)[0]
@@ -274,7 +296,7 @@ class RNNController(Controller):
             for _ in range(self.config.ppo_epochs):
                 for part in np.array_split(self.rng.permutation(len(rewards)), parts):
                     stats = self._train_step(
-                        tf.gather(tokens, part), tf.gather(advantages, part), tf.gather(old_log_probs, part)
+                        tf.gather(tokens, part), tf.gather(advantages, part), tf.gather(old_log_probs, part), elite
                     )
         stats = {key: float(value) for key, value in stats.items()}
         stats["controller/baseline"] = float(
@@ -284,14 +306,29 @@ class RNNController(Controller):
         self.updates += 1
         return {**stats, **reward_stats(rewards)}
 
+    def _remember_elite(self, tokens: np.ndarray, rewards: np.ndarray) -> None:
+        """Keep the `elite_size` best distinct programs of positive reward (earliest on ties)."""
+        if self.config.elite_size == 0:
+            return
+        known = {program for _, program in self.elite}
+        for row, reward in zip(tokens, rewards):
+            program = tuple(int(t) for t in row)
+            if reward > 0 and program not in known:
+                known.add(program)
+                self.elite.append((float(reward), program))
+        self.elite.sort(key=lambda item: -item[0])  # stable: earlier programs first on ties
+        del self.elite[self.config.elite_size :]
+
     # --- persist -------------------------------------------------------------------------------
 
     def state(self) -> dict:
-        return {"baseline": self.baseline.value, "updates": self.updates}
+        return {"baseline": self.baseline.value, "updates": self.updates,
+                "elite": [[reward, list(program)] for reward, program in self.elite]}
 
     def load_state(self, state: dict) -> None:
         self.baseline.value = state["baseline"]
         self.updates = int(state["updates"])
+        self.elite = [(float(reward), tuple(program)) for reward, program in state.get("elite", [])]
 
     def save_weights(self, directory: Path) -> None:
         self._checkpoint.write(str(directory / WEIGHTS))

@@ -23,52 +23,107 @@ import numpy as np
 
 FAMILY_PREFIXES = ("powersign", "addsign")
 
+STUDY_CONTROLLERS = {
+    "rnn": ("rnn", {}),
+    "rnn-ppo": ("rnn", {"algorithm": "ppo"}),
+    "random": ("random", {}),
+    "evolution": ("evolution", {}),
+}
+"""Controllers a study compares: name → (controller, options). rnn-ppo is the rnn with PPO."""
 
-def family_keys() -> dict[str, str]:
-    """Canonical key → catalog name for every PowerSign and AddSign variant."""
+MILESTONES = ("multiple", "function", "key")
+"""What "found" means, loosest first: a positive multiple of a target (the same optimizer once
+the learning rate is tuned), the same function (equal fingerprints), the same canonical key."""
+
+TARGET_METRICS = {"addsign": "cosine"}
+"""Target mode's agreement metric per target, chosen by measurement (README); others: relative."""
+
+
+def family() -> dict[str, object]:
+    """Every PowerSign and AddSign catalog variant, by name."""
     from search_space import KNOWN_RULES
 
-    return {rule.key: name for name, rule in KNOWN_RULES.items() if name.startswith(FAMILY_PREFIXES)}
+    return {name: rule for name, rule in KNOWN_RULES.items() if name.startswith(FAMILY_PREFIXES)}
 
 
 @dataclass
 class Trial:
-    """One controller and seed: when each milestone was first reached (None: not reached)."""
+    """One controller and seed: the first sample (1-based) and second reaching each milestone."""
 
     controller: str
     seed: int
-    samples: int
-    seconds: float
-    to_level: int | None = None
-    seconds_to_level: float | None = None
-    to_family: int | None = None
-    seconds_to_family: float | None = None
+    samples: int = 0
+    seconds: float = 0.0
+    first: dict = field(default_factory=dict)
+    """milestone → first sample reaching it (absent: not reached)."""
+    seconds_to: dict = field(default_factory=dict)
     found: str = ""
+    """The rule text that first reached "multiple", and the target it matches."""
     best_curve: list = field(default_factory=list)
 
-
-def _first(flags) -> int | None:
-    hits = np.flatnonzero(flags)
-    return int(hits[0]) + 1 if len(hits) else None
+    def reached(self, milestone: str) -> int | None:
+        return self.first.get(milestone)
 
 
-def _trial(controller, seed, rewards, keys, times, level, targets) -> Trial:
-    rewards = np.asarray(rewards, dtype=float)
-    times = np.asarray(times, dtype=float)
-    trial = Trial(controller, seed, len(rewards), float(times[-1]) if len(times) else 0.0)
-    trial.best_curve = np.maximum.accumulate(rewards).tolist() if len(rewards) else []
-    if level is not None:
-        trial.to_level = _first(rewards >= level - 1e-12)
-        trial.seconds_to_level = float(times[trial.to_level - 1]) if trial.to_level else None
-    trial.to_family = _first([k in targets for k in keys])
-    if trial.to_family:
-        trial.seconds_to_family = float(times[trial.to_family - 1])
-        trial.found = targets[keys[trial.to_family - 1]]
-    return trial
+class Matcher:
+    """Which milestones a rule reaches against a set of target rules (name → Rule)."""
+
+    def __init__(self, targets: dict):
+        self.targets = targets
+        self.fingerprints = {rule.fingerprint: name for name, rule in targets.items()}
+        self._keys = None
+
+    def __call__(self, rule) -> tuple[str | None, set[str]]:
+        """(the matched target's name or None, the milestones reached)."""
+        from search_space.fingerprint import positive_multiple
+
+        for name, target in self.targets.items():
+            if positive_multiple(rule, target) is None:
+                continue
+            reached = {"multiple"}
+            if self.fingerprints.get(rule.fingerprint) == name:
+                reached.add("function")
+                if rule.key == target.key:  # sympy only for a functional match
+                    reached.add("key")
+            return name, reached
+        return None, set()
+
+
+class Recorder:
+    """Accumulates one trial: rewards, and the first time each milestone is met."""
+
+    def __init__(self, trial: Trial, matcher: Matcher, level: float | None = None):
+        self.trial, self.matcher, self.level = trial, matcher, level
+        self.best = -np.inf
+
+    def add(self, rule, reward: float, seconds: float, new: bool = True):
+        trial = self.trial
+        trial.samples += 1
+        trial.seconds = seconds
+        self.best = max(self.best, reward)
+        trial.best_curve.append(float(self.best))
+        reached = set()
+        if self.level is not None and reward >= self.level - 1e-12:
+            reached.add("level")
+        if new and not MILESTONES[-1] in trial.first:
+            name, matched = self.matcher(rule)
+            reached |= matched
+            if matched and "multiple" not in trial.first:
+                trial.found = f"{rule} ({name})"
+        for milestone in reached:
+            if milestone not in trial.first:
+                trial.first[milestone] = trial.samples
+                trial.seconds_to[milestone] = seconds
+
+    def done(self, milestone: str) -> bool:
+        return milestone in self.trial.first
 
 
 def engine_study(controllers, seeds, out: Path, budget: int | None = None, progress=True, log=print):
-    """Search runs of the rediscover preset; returns (trials, PowerSign's reward)."""
+    """Search runs of the rediscover preset; returns (trials, the level to reach).
+
+    The level is the best reward of a catalog rule expressible in the preset's space on its task
+    (see the README: no CPU-sized task found makes PowerSign the best rule)."""
     from nos.config import load_preset
     from nos.reward import Scorer
     from nos.search import search
@@ -77,14 +132,15 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
     preset = load_preset("rediscover")
     if budget:
         preset.budget = budget
-    scorer = Scorer(preset.reward)
-    level = scorer.score(["powersign"])[0].reward
-    log(f"PowerSign's reward on {preset.reward.task}: {level:.4f}")
+    level_name, level = best_known_rule(preset, Scorer(preset.reward))
+    log(f"best catalog rule of the space on {preset.reward.task}: {level_name}, reward {level:.4f}")
+    matcher = Matcher(family())
     trials = []
     for name in controllers:
+        controller, options = STUDY_CONTROLLERS[name]
         for seed in seeds:
             config = copy.deepcopy(preset)
-            config.controller.name, config.seed = name, seed
+            config.controller.name, config.controller.options, config.seed = controller, dict(options), seed
             run_dir = out / f"{name}-seed{seed}"
             resume = (run_dir / "store.sqlite").exists()
             log(f"{name}, seed {seed}: {'resuming' if resume else 'searching'} in {run_dir}")
@@ -96,41 +152,72 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
             store = RunStore.open(run_dir)
             rows, started = store.samples(), store.meta("created")
             store.close()
-            times = [row["created"] - started for row in rows]  # when each sample's batch was committed
-            trials.append(_trial(name, seed, [r["reward"] for r in rows], [r["key"] for r in rows],
-                                 times, level, family_keys()))
+            from search_space import parse
+
+            recorder = Recorder(Trial(name, seed), matcher, level)
+            for row in rows:  # `created`: when each sample's batch was committed
+                recorder.add(parse(row["text"]), row["reward"], row["created"] - started,
+                             new=row["source"] == "evaluated")
+            trials.append(recorder.trial)
     return trials, level
 
 
-def target_study(target: str, controllers, seeds, budget: int, batch_size: int = 32, log=print):
-    """Controllers rewarded by agreement with `target`'s updates; samples to propose it exactly."""
+def best_known_rule(config, scorer) -> tuple[str, float]:
+    """The catalog rule expressible in `config`'s space with the highest reward, and that reward."""
+    from controllers import SearchSpace
+    from nos.config import grammar_of
+    from search_space import KNOWN_RULES
+
+    space = SearchSpace(grammar_of(config.space), config.space.units)
+    names = []
+    for name, rule in KNOWN_RULES.items():
+        try:
+            space.encode(rule)
+        except ValueError:
+            continue
+        names.append(name)
+    rewards = [scored.reward for scored in scorer.score(names)]
+    best = int(np.argmax(rewards))
+    return names[best], float(rewards[best])
+
+
+def target_study(target: str, controllers, seeds, budget: int, batch_size: int = 32, metric: str | None = None,
+                 novelty: bool = True, options: dict | None = None, log=print):
+    """Controllers rewarded by agreement with `target`'s updates; samples until they find it.
+
+    A run stops at the first rule computing the target's function (fingerprint); "multiple" and
+    "key" are reported as met by then. With `novelty`, a repeated rule teaches reward 0
+    (`controllers.novelty`). `options` (name → dict) overrides a study controller's options."""
     from controllers import SearchSpace, make_controller
+    from controllers.novelty import NoveltyReward
     from nos.config import grammar_of, load_preset
     from nos.target_reward import TargetReward
     from search_space import KNOWN_RULES
 
     space_config = load_preset("rediscover").space
-    target_rule = KNOWN_RULES[target]
-    reward_fn = TargetReward(target_rule)
+    reward_fn = TargetReward(KNOWN_RULES[target], metric=metric or TARGET_METRICS.get(target, "relative"))
+    matcher = Matcher({target: KNOWN_RULES[target]})
     trials = []
     for name in controllers:
+        controller_name, defaults = STUDY_CONTROLLERS[name]
         for seed in seeds:
             space = SearchSpace(grammar_of(space_config), space_config.units)
-            controller = make_controller(name, space, seed=seed)
-            rewards, keys, times, started = [], [], [], time.perf_counter()
-            while len(rewards) < budget:
-                rules = controller.propose(min(batch_size, budget - len(rewards)))
-                batch_rewards = np.asarray(reward_fn(rules), dtype=float)
-                controller.update(rules, batch_rewards.tolist())
-                rewards += batch_rewards.tolist()
-                # only an exact match of the target's updates can be the target: skip sympy otherwise
-                keys += [rule.key if r >= 1.0 else "" for rule, r in zip(rules, batch_rewards)]
-                times += [time.perf_counter() - started] * len(rules)
-                if target_rule.key in keys:
-                    break
-            trial = _trial(name, seed, rewards, keys, times, None, {target_rule.key: target})
-            log(f"{name}, seed {seed}: " + (f"found {target} after {trial.to_family} samples"
-                                            if trial.to_family else f"not found in {len(rewards)} samples"))
+            controller = make_controller(controller_name, space, seed=seed,
+                                         **{**defaults, **(options or {}).get(name, {})})
+            shaping = NoveltyReward(0.0 if novelty else None)
+            recorder, started = Recorder(Trial(name, seed), matcher), time.perf_counter()
+            while recorder.trial.samples < budget and not recorder.done("function"):
+                rules = controller.propose(min(batch_size, budget - recorder.trial.samples))
+                rewards = reward_fn(rules)
+                new = shaping.novel([reward_fn.signature(rule) for rule in rules])
+                controller.update(rules, shaping.shape(new, rewards))
+                now = time.perf_counter() - started
+                for rule, reward, is_new in zip(rules, rewards, new):
+                    recorder.add(rule, float(reward), now, new=is_new)
+            trial = recorder.trial
+            log(f"{name}, seed {seed}: " + (f"found {trial.found} after {trial.reached('multiple')} samples"
+                                            if trial.found else f"not found in {trial.samples} samples")
+                + f" ({trial.seconds:.0f}s)")
             trials.append(trial)
     return trials
 
@@ -145,44 +232,54 @@ def _median(values) -> str:
 
 
 def table(trials, target_mode: bool = False):
-    """Rows per trial and a median row per controller (unreached counts as ∞; * marks that)."""
-    fmt = lambda v, unit="": "-" if v is None else (f"{v:.1f}{unit}" if isinstance(v, float) else str(v))
-    if target_mode:
-        headers = ["controller", "seed", "samples to exact target", "seconds", "samples run"]
-        rows = [[t.controller, t.seed, fmt(t.to_family), fmt(t.seconds_to_family, "s"), t.samples] for t in trials]
-    else:
-        headers = ["controller", "seed", "samples to ≥ PowerSign reward", "seconds",
-                   "samples to PowerSign/AddSign", "seconds", "found", "samples run"]
-        rows = [[t.controller, t.seed, fmt(t.to_level), fmt(t.seconds_to_level, "s"), fmt(t.to_family),
-                 fmt(t.seconds_to_family, "s"), t.found or "-", t.samples] for t in trials]
+    """Rows per trial, then per controller the medians (unreached counts as ∞, marked *)."""
+    milestones = list(MILESTONES) if target_mode else ["level", *MILESTONES]
+    label = {"level": "≥ best known reward", "multiple": "c·target", "function": "same function",
+             "key": "same key"}
+    headers = ["controller", "seed", *[f"samples to {label[m]}" for m in milestones],
+               "seconds to c·target", "samples run", "seconds", "first found"]
+    rows = []
+    for t in trials:
+        seconds = t.seconds_to.get("multiple")
+        rows.append([t.controller, t.seed, *[t.reached(m) or "-" for m in milestones],
+                     "-" if seconds is None else f"{seconds:.1f}", t.samples, f"{t.seconds:.1f}", t.found or "-"])
     for name in dict.fromkeys(t.controller for t in trials):
         mine = [t for t in trials if t.controller == name]
-        found = sum(t.to_family is not None for t in mine)
-        if target_mode:
-            rows.append([name, "median", _median([t.to_family for t in mine]), "", f"found in {found}/{len(mine)}"])
-        else:
-            rows.append([name, "median", _median([t.to_level for t in mine]), "",
-                         _median([t.to_family for t in mine]), "", f"{found}/{len(mine)} seeds", ""])
+        rows.append([name, "median", *[_median([t.reached(m) for t in mine]) for m in milestones],
+                     "", "", f"{np.median([t.seconds for t in mine]):.1f}", found_line(mine)])
     return headers, rows
 
 
-def plot(trials, path: Path, level: float | None = None, title: str = "Best reward vs samples"):
+def found_line(trials) -> str:
+    """"found in K/N" — seeds that found a positive multiple of a target within their budget."""
+    found = sum(t.reached("multiple") is not None for t in trials)
+    return f"found in {found}/{len(trials)}"
+
+
+def plot(trials, path: Path, level: float | None = None, title: str = "Best reward vs samples",
+         expected_random: float | None = None):
+    """Best reward so far vs samples, one line per seed, a dot where a seed found c·target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = {}
     for t in trials:
         first = t.controller not in colors
         color = colors.setdefault(t.controller, f"C{len(colors)}")
-        ax.plot(np.arange(1, len(t.best_curve) + 1), t.best_curve, color=color, alpha=0.8,
+        ax.plot(np.arange(1, len(t.best_curve) + 1), t.best_curve, color=color, alpha=0.7, linewidth=1,
                 label=t.controller if first else None)
+        if t.reached("multiple"):
+            ax.plot(t.reached("multiple"), t.best_curve[t.reached("multiple") - 1], "o", color=color, markersize=4)
     if level is not None:
-        ax.axhline(level, color="black", linestyle="--", linewidth=0.8, label="PowerSign's reward")
-    ax.set(xlabel="samples", ylabel="best reward so far", title=title)
-    ax.legend()
+        ax.axhline(level, color="black", linestyle="--", linewidth=0.8, label="best known rule's reward")
+    if expected_random is not None:
+        ax.axvline(expected_random, color="gray", linestyle=":", linewidth=1, label="random: expected samples")
+    ax.set_xscale("log")
+    ax.set(xlabel="samples (log scale; dot: c·target found)", ylabel="best reward so far", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -247,6 +247,7 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
         _restore(controller, run_dir / "controller" / checkpoint)
     scorer = Scorer(config.reward, baseline_score=store.meta("baseline_score"), executor=executor)
     by_key, by_fingerprint = store.known_rewards()
+    novelty = _novelty(config, store)
     sampled, batch = store.sample_count(), store.batches_done()
     started = time.perf_counter()
     search_log = None
@@ -286,10 +287,11 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
                     samples[i] = _sample(rules[i], scored, source, first=j == 0)
             seconds_evaluate = time.perf_counter() - tick
 
-            # 4. rewards → controller update
+            # 4. rewards → novelty-shaped rewards → controller update (the store keeps the rewards)
             tick = time.perf_counter()
-            rewards = [s.reward for s in samples]
-            stats = controller.update(rules, rewards)
+            novel = novelty.novel([rule.fingerprint_up_to_scale for rule in rules])
+            stats = controller.update(rules, novelty.shape(novel, [s.reward for s in samples]))
+            stats["controller/novel_fraction"] = sum(novel) / n
             seconds_update = time.perf_counter() - tick
 
             # 5. persist: checkpoint, then the batch's transaction naming it
@@ -338,6 +340,16 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     table = markdown_table(*leaderboard_table(summary.leaderboard))
     _write_atomically(run_dir / "leaderboard.md", table + "\n")
     return summary
+
+
+def _novelty(config: SearchConfig, store: RunStore):
+    """The run's novelty shaping, its seen set rebuilt from the committed samples."""
+    from controllers.novelty import NoveltyReward
+    from search_space import parse
+
+    repeat_reward = config.controller.repeat_reward if config.controller.novelty else None
+    seen = {parse(text).fingerprint_up_to_scale for text in store.sample_texts()}
+    return NoveltyReward(repeat_reward, seen=seen)
 
 
 def _cached_or_invalid(rule, by_key, by_fingerprint) -> Sample | None:

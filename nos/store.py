@@ -228,6 +228,10 @@ class RunStore:
     def samples(self):
         return self.db.execute("SELECT * FROM samples ORDER BY batch, position").fetchall()
 
+    def sample_texts(self) -> set[str]:
+        """The distinct rule texts sampled so far."""
+        return {text for (text,) in self.db.execute("SELECT DISTINCT text FROM samples")}
+
     def top(self, k: int):
         """The best `k` distinct rules (by key), highest reward first."""
         return self.db.execute(

@@ -42,6 +42,7 @@ On the default bundle sign(g) = sign(m) on 70% of the entries.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,12 +160,25 @@ class TargetReward:
 
     def score(self, rule: Rule) -> float:
         """The reward of one rule (cached by normal form)."""
+        return self.evaluate(rule)[0]
+
+    def signature(self, rule: Rule) -> str:
+        """A hash of what the metric sees of the rule: equal signatures, equal rewards.
+
+        relative and cosine see each step's update only up to a positive factor, so
+        `g`, `2*g` and `ld*g` share a signature; mse sees the updates themselves.
+        """
+        return self.evaluate(rule)[1]
+
+    def evaluate(self, rule: Rule) -> tuple[float, str]:
+        """(reward, signature) of one rule, cached by normal form."""
         if self._cache is not None and rule in self._cache:
             return self._cache[rule]
-        reward = self._similarity(self.updates(rule))
+        d = self.updates(rule)
+        result = (self._similarity(d), _signature(d, per_step=self.metric != "mse"))
         if self._cache is not None:
-            self._cache[rule] = reward
-        return reward
+            self._cache[rule] = result
+        return result
 
     def __call__(self, rules) -> np.ndarray:
         return np.array([self.score(rule) for rule in rules], dtype=np.float64)
@@ -184,10 +198,24 @@ class TargetReward:
         return float(np.mean(per_step))
 
 
+def _signature(d: np.ndarray, per_step: bool) -> str:
+    """sha256 of d (divided by each step's largest |entry| if `per_step`), mantissas rounded to
+    6 decimals so that round-off between equal formulas does not split them."""
+    with np.errstate(all="ignore"):
+        values = _scaled(d) if per_step and np.all(np.isfinite(d)) else d
+        mantissa, exponent = np.frexp(values)
+    mantissa = np.round(mantissa, 6) + 0.0  # + 0.0 turns −0 into 0
+    return hashlib.sha256(mantissa.tobytes() + exponent.tobytes()).hexdigest()[:16]
+
+
 def _units(target: np.ndarray, elementwise: bool) -> np.ndarray:
-    """The target's magnitude, per element or per coordinate (RMS over steps), floored above 0."""
-    size = np.abs(target) if elementwise else np.sqrt(np.mean(target**2, axis=0, keepdims=True))
-    return np.maximum(size, 1e-12 * size.max())
+    """The target's magnitude per coordinate (RMS over steps, floored above 0) or, elementwise,
+    |d*| wherever d* is not zero and the coordinate's RMS where it is."""
+    rms = np.sqrt(np.mean(target**2, axis=0, keepdims=True))
+    rms = np.maximum(rms, 1e-12 * rms.max())
+    if not elementwise:
+        return rms * np.ones_like(target)
+    return np.where(np.abs(target) > 1e-12 * rms, np.abs(target), rms)
 
 
 def _scaled(d: np.ndarray) -> np.ndarray:

@@ -64,7 +64,45 @@ def probe(rule, seed: int = 0) -> np.ndarray:
         return np.asarray(rule.evaluate(ctx), dtype=np.float64) * np.ones(BUNDLE_SIZE)
 
 
-def fingerprint(rule) -> str:
+def fingerprint(rule, up_to_scale: bool = False) -> str:
+    """Hash of the rule's outputs on probe bundle 0, rounded to `SIGNIFICANT_DIGITS`.
+
+    `up_to_scale`: of the outputs divided by their largest |value|, so that c·rule (c > 0) has
+    the fingerprint of rule: the same optimizer once the learning rate is tuned.
+    """
     values = probe(rule) + 0.0
+    peak = np.max(np.abs(values)) if np.all(np.isfinite(values)) else 0.0
+    if up_to_scale and peak > 0:
+        values = values / peak
     text = ",".join(f"{x:.{SIGNIFICANT_DIGITS - 1}e}" if np.isfinite(x) else str(x) for x in values)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+PROBE_SEEDS = (0, 1)
+"""Bundles a scale comparison looks at: two independent draws, so a coincidence on one fails."""
+
+
+def positive_multiple(rule, target, rtol: float = 1e-6) -> float | None:
+    """c > 0 such that rule = c·target on the probe bundles, else None.
+
+    A positive multiple of a rule is the same optimizer once the learning rate is tuned
+    (lr·c·d = (lr·c)·d), so a search that finds c·PowerSign has found PowerSign. The test:
+    c = ⟨d, d*⟩/⟨d*, d*⟩ > 0 and |d − c·d*| ≤ rtol·|c·d*| entry by entry on every bundle of
+    `PROBE_SEEDS`, with d exactly 0 wherever d* is (a huge c must not hide a nonzero update
+    under round-off: `exp(e·exp(…))·g` is no multiple of AddSign); every value finite. c = 1 is
+    functional equality up to rounding.
+    """
+    scale = None
+    for seed in PROBE_SEEDS:
+        d, target_d = probe(rule, seed), probe(target, seed)
+        if not (np.all(np.isfinite(d)) and np.all(np.isfinite(target_d))) or not np.any(target_d):
+            return None
+        c = float(np.dot(d, target_d) / np.dot(target_d, target_d))
+        if not (c > 0 and np.isfinite(c)):
+            return None
+        if np.any(np.abs(d - c * target_d) > rtol * np.abs(c * target_d)):
+            return None
+        if scale is not None and abs(c - scale) > rtol * scale:
+            return None
+        scale = c
+    return scale

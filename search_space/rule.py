@@ -176,6 +176,13 @@ class Rule:
 
         return fingerprint(self)
 
+    @cached_property
+    def fingerprint_up_to_scale(self) -> str:
+        """Hash of the rule's outputs divided by their largest magnitude: equal for c·rule, c > 0."""
+        from search_space.fingerprint import fingerprint
+
+        return fingerprint(self, up_to_scale=True)
+
     def equivalent(self, other: "Rule") -> bool:
         """True when both rules have the same canonical form."""
         return self.key == other.key

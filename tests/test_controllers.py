@@ -308,3 +308,17 @@ def test_controllers_learn_on_the_powersign_target(name, config, target_reward):
     random_means = search("random", {}, target_reward)
     assert means[-10:].mean() > means[:5].mean() + 0.1
     assert means[-10:].mean() > random_means[-10:].mean() + 0.1
+
+
+def test_the_elite_is_the_best_distinct_positive_programs_and_pulls_the_policy_towards_them():
+    space = SearchSpace(SMALL, units=2)
+    controller = make_controller("rnn", space, seed=0, elite_size=2, learning_rate=1e-2)
+    rules = controller.propose(6)
+    assert len({rule.tokens for rule in rules}) == 6  # seed 0 draws six distinct programs
+    controller.update(rules, [0.2, 0.9, 0.0, 0.5, 0.7, -0.1])
+    assert controller.elite == [(0.9, rules[1].tokens), (0.7, rules[4].tokens)]
+    # equal rewards push every sample alike; the elite term still pulls towards the elite
+    before = controller.log_probs(rules)
+    controller.update(rules, [0.3] * 6)
+    after = controller.log_probs(rules)
+    assert after[1] > before[1] and after[4] > before[4]

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+TARGET_BUDGET = 50_000
+"""Default samples per seed in target mode: evolution needs 4k–25k to find PowerSign."""
+
 
 def register(subparsers):
+    from nos.rediscover import STUDY_CONTROLLERS
+    from nos.target_reward import METRICS
+
     parser = subparsers.add_parser(
         "rediscover",
         help="measure how fast each controller rediscovers PowerSign/AddSign",
         description=(
-            "Engine mode (default): run the 'rediscover' preset with each controller and seed and "
-            "report samples and wall time until (a) a rule with reward >= PowerSign's on the same "
-            "task and (b) a rule equivalent to a PowerSign/AddSign catalog variant; plot best "
-            "reward vs samples. Runs are kept in OUT/CONTROLLER-seedS and resumed if present. "
             "Target mode (--target NAME): the reward is agreement with the hidden target rule's "
-            "updates on fixed gradient streams (no child training); report samples until the "
-            "target itself is proposed. Medians count unreached seeds as infinite (marked *)."
+            "updates on fixed gradient streams (no child training); each seed runs until it proposes "
+            "a rule computing the target's function, or until its budget. Reported per seed: samples "
+            "to a positive multiple of the target (c·target, the same optimizer once the learning "
+            "rate is tuned), to the same function (fingerprint) and to the same canonical key; per "
+            "controller the medians and 'found in K/N'. Engine mode (default): the 'rediscover' "
+            "preset's search with each controller and seed, reporting samples to the best known "
+            "rule's reward and to a PowerSign/AddSign variant; runs are kept in OUT/CONTROLLER-seedS "
+            "and resumed if present. Medians count unreached seeds as infinite (marked *). "
+            "Controllers learn from novelty: a repeated rule teaches reward 0 (--no-novelty: its "
+            "reward)."
         ),
     )
-    parser.add_argument("--controllers", nargs="+", default=["rnn", "random", "evolution"],
-                        choices=["rnn", "random", "evolution"], metavar="NAME", help="rnn, random, evolution")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per controller (default 3)")
-    parser.add_argument("--budget", type=int, metavar="N", help="samples per run (default: the preset's, or 5000 in target mode)")
+    parser.add_argument("--controllers", nargs="+", default=list(STUDY_CONTROLLERS),
+                        choices=list(STUDY_CONTROLLERS), metavar="NAME", help=", ".join(STUDY_CONTROLLERS))
+    parser.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds per controller (default 5)")
+    parser.add_argument("--budget", type=int, metavar="N",
+                        help=f"samples per seed (default: the preset's, or {TARGET_BUDGET} in target mode)")
     parser.add_argument("--target", metavar="NAME", help="target mode: a catalog rule, e.g. powersign")
+    parser.add_argument("--metric", choices=METRICS,
+                        help="target mode's agreement metric (default: chosen per target, see the README)")
+    parser.add_argument("--no-novelty", action="store_true",
+                        help="target mode: controllers learn a repeated rule's reward, not 0")
     parser.add_argument("--out", metavar="DIR", help="output directory (default runs/rediscover[-target])")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -41,6 +56,8 @@ def run(args) -> int:
         raise NosError("--seeds and --budget must be at least 1")
     if args.target and args.target not in KNOWN_RULES:
         raise NosError(f"unknown target {args.target!r}; known rules: {', '.join(KNOWN_RULES)}")
+    if not args.target and (args.metric or args.no_novelty):
+        raise NosError("--metric and --no-novelty apply to target mode (--target NAME)")
     out = Path(args.out or ("runs/rediscover" + (f"-{args.target}" if args.target else "")))
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +65,8 @@ def run(args) -> int:
         raise NosError(f"cannot write to {out}: {error.strerror or error}") from None
     seeds = list(range(args.seeds))
     if args.target:
-        trials = rediscover.target_study(args.target, args.controllers, seeds, args.budget or 5000)
+        trials = rediscover.target_study(args.target, args.controllers, seeds, args.budget or TARGET_BUDGET,
+                                         metric=args.metric, novelty=not args.no_novelty)
         level, title = None, f"Target mode: agreement with {args.target}"
     else:
         trials, level = rediscover.engine_study(args.controllers, seeds, out, args.budget,
@@ -56,8 +74,10 @@ def run(args) -> int:
         title = "Rediscover preset: best reward vs samples"
     headers, rows = rediscover.table(trials, target_mode=bool(args.target))
     print(text_table(headers, rows))
+    for name in dict.fromkeys(t.controller for t in trials):
+        print(f"{name}: {rediscover.found_line([t for t in trials if t.controller == name])}")
     (out / "rediscover.md").write_text(markdown_table(headers, rows) + "\n")
     (out / "rediscover.json").write_text(json.dumps([t.__dict__ for t in trials], indent=2))
     rediscover.plot(trials, out / "rediscover.png", level, title)
-    print(f"table and plot in {out}/")
+    print(f"table, per-seed JSON and plot in {out}/")
     return 0
