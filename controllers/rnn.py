@@ -11,10 +11,11 @@ puts all its mass on legal programs. Optional logit shaping as in NAS/ENAS:
 
 Training, per batch of rewards R_i (see `controllers.policy_gradient`):
   advantage A_i = R_i − b with b a moving average of past batch means,
-  loss = REINFORCE or PPO surrogate − β·mean_i H(x_i) − λ·mean_k log π(e_k),
+  loss = REINFORCE or PPO surrogate − β·mean_i H(x_i) − λ·mean_k min(log π(e_k), log p_max),
   H the summed per-step entropies, e_1 … e_K the K best distinct programs rewarded so far
   (priority-queue training, Abolafia et al. 2018: the policy keeps the best rules it found
-  likely, so it explores around them, as evolution does around its parents),
+  likely, so it explores around them, as evolution does around its parents; an optional cap
+  p_max stops the pull once an elite program is that likely),
   one Adam step (REINFORCE) or `ppo_epochs` passes over `ppo_minibatches` minibatches (PPO).
 The rewards are what the controller is given: a search hands it novelty-shaped ones
 (`controllers.novelty`), so a repeat earns 0 and never enters the elite above a new rule.
@@ -85,13 +86,17 @@ class RNNConfig:
     positive reward seen so far, by the reward the controller learned from, are kept; 0 turns it off (the paper's
     controller). Default by measurement: README, "Does a search rediscover PowerSign and AddSign?"."""
     elite_weight: float = 1.0
-    """λ of the elite term −λ·mean_k log π(elite_k) added to the loss (with `elite_size` > 0)."""
+    """λ of the elite term −λ·mean_k min(log π(e_k), log p_max) added to the loss."""
+    elite_max_prob: float = 1.0
+    """p_max: an elite program as likely as this is pulled no further, against a policy that
+    collapses onto replaying its elite (1: no cap; 0.05 measured no better, README)."""
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"rnn: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         _check("elite_size", self.elite_size, int, lambda v: v >= 0, "an int >= 0")
         _check("elite_weight", self.elite_weight, float, lambda v: v >= 0, "a number >= 0")
+        _check("elite_max_prob", self.elite_max_prob, float, lambda v: 0 < v <= 1, "a number in (0, 1]")
         for key in ("hidden_size", "ppo_epochs", "ppo_minibatches"):
             _check(key, getattr(self, key), int, lambda v: v >= 1, "a positive int")
         for key in ("init_scale", "learning_rate", "ppo_clip"):
@@ -251,7 +256,7 @@ class RNNController(Controller):
             else:
                 pg_loss = reinforce_loss(log_probs, advantages)
             entropy_loss = -config.entropy_weight * tf.reduce_mean(entropy)
-            elite_log_probs = self.policy.log_probs(elite)[0]
+            elite_log_probs = tf.minimum(self.policy.log_probs(elite)[0], np.log(config.elite_max_prob))
             elite_loss = -config.elite_weight * tf.math.divide_no_nan(
                 tf.reduce_sum(elite_log_probs), tf.cast(tf.size(elite_log_probs), tf.float32)
             )

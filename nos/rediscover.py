@@ -35,7 +35,7 @@ MILESTONES = ("multiple", "function", "key")
 """What "found" means, loosest first: a positive multiple of a target (the same optimizer once
 the learning rate is tuned), the same function (equal fingerprints), the same canonical key."""
 
-TARGET_METRICS = {"addsign": "cosine"}
+TARGET_METRICS: dict[str, str] = {}
 """Target mode's agreement metric per target, chosen by measurement (README); others: relative."""
 
 
@@ -60,6 +60,7 @@ class Trial:
     found: str = ""
     """The rule text that first reached "multiple", and the target it matches."""
     best_curve: list = field(default_factory=list)
+    """[sample, best reward so far] at each sample that raised the best: a step function."""
 
     def reached(self, milestone: str) -> int | None:
         return self.first.get(milestone)
@@ -100,8 +101,9 @@ class Recorder:
         trial = self.trial
         trial.samples += 1
         trial.seconds = seconds
-        self.best = max(self.best, reward)
-        trial.best_curve.append(float(self.best))
+        if reward > self.best:
+            self.best = reward
+            trial.best_curve.append([trial.samples, float(reward)])
         reached = set()
         if self.level is not None and reward >= self.level - 1e-12:
             reached.add("level")
@@ -122,8 +124,8 @@ class Recorder:
 def engine_study(controllers, seeds, out: Path, budget: int | None = None, progress=True, log=print):
     """Search runs of the rediscover preset; returns (trials, the level to reach).
 
-    The level is the best reward of a catalog rule expressible in the preset's space on its task
-    (see the README: no CPU-sized task found makes PowerSign the best rule)."""
+    The level is the reward of the best rule known in the preset's space on its task
+    (`best_known_rule`): no CPU-sized task found makes PowerSign the best rule (README)."""
     from nos.config import load_preset
     from nos.reward import Scorer
     from nos.search import search
@@ -133,7 +135,7 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
     if budget:
         preset.budget = budget
     level_name, level = best_known_rule(preset, Scorer(preset.reward))
-    log(f"best catalog rule of the space on {preset.reward.task}: {level_name}, reward {level:.4f}")
+    log(f"best known rule of the space on {preset.reward.task}: {level_name}, reward {level:.4f}")
     matcher = Matcher(family())
     trials = []
     for name in controllers:
@@ -162,23 +164,28 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
     return trials, level
 
 
+BEST_FOUND = ("sign(m) + g",)
+"""Rules of the rediscover space that searches found scoring above every catalog rule on the
+preset's task (README, "Does a search rediscover PowerSign and AddSign?")."""
+
+
 def best_known_rule(config, scorer) -> tuple[str, float]:
-    """The catalog rule expressible in `config`'s space with the highest reward, and that reward."""
+    """The best of the catalog rules expressible in `config`'s space and `BEST_FOUND`, by reward."""
     from controllers import SearchSpace
     from nos.config import grammar_of
     from search_space import KNOWN_RULES
 
     space = SearchSpace(grammar_of(config.space), config.space.units)
-    names = []
+    candidates = list(BEST_FOUND)
     for name, rule in KNOWN_RULES.items():
         try:
             space.encode(rule)
         except ValueError:
             continue
-        names.append(name)
-    rewards = [scored.reward for scored in scorer.score(names)]
+        candidates.append(name)
+    rewards = [scored.reward for scored in scorer.score(candidates)]
     best = int(np.argmax(rewards))
-    return names[best], float(rewards[best])
+    return candidates[best], float(rewards[best])
 
 
 def target_study(target: str, controllers, seeds, budget: int, batch_size: int = 32, metric: str | None = None,
@@ -188,21 +195,18 @@ def target_study(target: str, controllers, seeds, budget: int, batch_size: int =
     A run stops at the first rule computing the target's function (fingerprint); "multiple" and
     "key" are reported as met by then. With `novelty`, a repeated rule teaches reward 0
     (`controllers.novelty`). `options` (name → dict) overrides a study controller's options."""
-    from controllers import SearchSpace, make_controller
+    from controllers import make_controller
     from controllers.novelty import NoveltyReward
-    from nos.config import grammar_of, load_preset
     from nos.target_reward import TargetReward
     from search_space import KNOWN_RULES
 
-    space_config = load_preset("rediscover").space
     reward_fn = TargetReward(KNOWN_RULES[target], metric=metric or TARGET_METRICS.get(target, "relative"))
     matcher = Matcher({target: KNOWN_RULES[target]})
     trials = []
     for name in controllers:
         controller_name, defaults = STUDY_CONTROLLERS[name]
         for seed in seeds:
-            space = SearchSpace(grammar_of(space_config), space_config.units)
-            controller = make_controller(controller_name, space, seed=seed,
+            controller = make_controller(controller_name, rediscover_space(), seed=seed,
                                          **{**defaults, **(options or {}).get(name, {})})
             shaping = NoveltyReward(0.0 if novelty else None)
             recorder, started = Recorder(Trial(name, seed), matcher), time.perf_counter()
@@ -256,6 +260,11 @@ def found_line(trials) -> str:
     return f"found in {found}/{len(trials)}"
 
 
+def best_at(trial: Trial, sample: int) -> float:
+    """The best reward of `trial` after `sample` samples."""
+    return max((best for at, best in trial.best_curve if at <= sample), default=float("nan"))
+
+
 def plot(trials, path: Path, level: float | None = None, title: str = "Best reward vs samples",
          expected_random: float | None = None):
     """Best reward so far vs samples, one line per seed, a dot where a seed found c·target."""
@@ -269,10 +278,11 @@ def plot(trials, path: Path, level: float | None = None, title: str = "Best rewa
     for t in trials:
         first = t.controller not in colors
         color = colors.setdefault(t.controller, f"C{len(colors)}")
-        ax.plot(np.arange(1, len(t.best_curve) + 1), t.best_curve, color=color, alpha=0.7, linewidth=1,
+        samples, best = zip(*t.best_curve, (t.samples, t.best_curve[-1][1])) if t.best_curve else ((), ())
+        ax.step(samples, best, where="post", color=color, alpha=0.7, linewidth=1,
                 label=t.controller if first else None)
         if t.reached("multiple"):
-            ax.plot(t.reached("multiple"), t.best_curve[t.reached("multiple") - 1], "o", color=color, markersize=4)
+            ax.plot(t.reached("multiple"), best_at(t, t.reached("multiple")), "o", color=color, markersize=4)
     if level is not None:
         ax.axhline(level, color="black", linestyle="--", linewidth=0.8, label="best known rule's reward")
     if expected_random is not None:
@@ -283,3 +293,114 @@ def plot(trials, path: Path, level: float | None = None, title: str = "Best rewa
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+@dataclass
+class RandomOdds:
+    """How likely a uniform program of a space computes c·target: hits among `draws` draws."""
+
+    hits: int
+    draws: int
+    low: float
+    high: float
+    """95% Clopper–Pearson interval of the per-draw probability p."""
+
+    @property
+    def p(self) -> float:
+        return self.hits / self.draws
+
+    def expected_samples(self) -> tuple[float, float, float]:
+        """1/p for a geometric wait (estimate, low, high); inf where p may be 0."""
+        inverse = lambda q: 1.0 / q if q > 0 else np.inf
+        return inverse(self.p), inverse(self.high), inverse(self.low)
+
+
+def odds_line(odds: RandomOdds, target: str) -> str:
+    """One line: random search's estimated odds of c·target and its expected samples."""
+    estimate, low, high = odds.expected_samples()
+    return (f"random search, a uniform program is c·{target} with p = {odds.hits}/{odds.draws:,} "
+            f"(95% CI {odds.low:.2g}–{odds.high:.2g}): expected samples 1/p ≈ {estimate:,.0f} "
+            f"(95% CI {low:,.0f}–{high:,.0f})")
+
+
+def rediscover_space():
+    """The `rediscover` preset's search space."""
+    from controllers import SearchSpace
+    from nos.config import grammar_of, load_preset
+
+    config = load_preset("rediscover").space
+    return SearchSpace(grammar_of(config), config.units)
+
+
+def random_odds(target, space, draws: int = 2_000_000, seed: int = 0, chunk: int = 100_000) -> RandomOdds:
+    """Monte Carlo estimate of P(a uniform program of `space` is a positive multiple of `target`).
+
+    Programs are drawn slot by slot as `controllers.RandomSearch` draws them and evaluated all at
+    once on probe bundle 0 with numpy ([chunk, 64] arrays through the grammar rows); candidates
+    whose outputs are c·target's there are confirmed one by one with `positive_multiple`.
+    An exact count is out of reach for 4 units (≈5.8·10¹⁵ programs).
+    """
+    from scipy.stats import beta
+
+    from search_space.fingerprint import ProbeContext, positive_multiple, probe, probe_bundle
+
+    fields = dict(probe_bundle(0))
+    noise = fields.pop("noise")
+    ctx = ProbeContext(**fields)
+    ctx.noise = noise
+    grammar, rng = space.grammar, np.random.default_rng(seed)
+    operands = {row.name: np.broadcast_to(np.asarray(row.value(ctx), dtype=np.float64), noise.shape)
+                for row in grammar.operands}
+    t = probe(target)
+    hits = done = 0
+    with np.errstate(all="ignore"):
+        while done < draws:
+            n = min(chunk, draws - done)
+            tokens = draw_programs(space, rng, n)
+            outputs = []
+            for unit in range(space.units):
+                slots = tokens[:, 5 * unit: 5 * unit + 5]
+                x = _apply_unary(ctx, space, slots[:, 2], _operand(space, slots[:, 0], operands, outputs))
+                y = _apply_unary(ctx, space, slots[:, 3], _operand(space, slots[:, 1], operands, outputs))
+                outputs.append(_apply_binary(ctx, space, slots[:, 4], x, y))
+            d = outputs[-1]
+            c = (d @ t) / (t @ t)
+            close = np.all(np.abs(d - c[:, None] * t) <= 1e-6 * np.abs(c[:, None] * t), axis=1) & (c > 0)
+            for row in np.flatnonzero(close):
+                hits += positive_multiple(space.decode(tokens[row]), target) is not None
+            done += n
+    low = beta.ppf(0.025, hits, draws - hits + 1) if hits else 0.0
+    high = beta.ppf(0.975, hits + 1, draws - hits)
+    return RandomOdds(hits, draws, float(low), float(high))
+
+
+def draw_programs(space, rng: np.random.Generator, n: int) -> np.ndarray:
+    """[n, 5U] programs, each slot uniform over its legal tokens (as `SearchSpace.sample`)."""
+    return np.stack([legal[rng.integers(len(legal), size=n)] for legal in space.legal], axis=1)
+
+
+def _operand(space, tokens, operands, outputs):
+    """[n, 64] values of operand tokens: grammar operands or earlier units' outputs."""
+    value = np.empty((len(tokens), next(iter(operands.values())).shape[0]))
+    for token in np.unique(tokens):
+        name = space.vocabulary[token]
+        rows = tokens == token
+        value[rows] = outputs[int(name[1:])][rows] if name.startswith("u") and name[1:].isdigit() else operands[name]
+    return value
+
+
+def _apply_unary(ctx, space, tokens, x):
+    out = np.empty_like(x)
+    for token in np.unique(tokens):
+        rows = tokens == token
+        out[rows] = space.grammar.row(space.vocabulary[token]).value(ctx, x[rows])
+    return out
+
+
+def _apply_binary(ctx, space, tokens, x, y):
+    out = np.empty_like(x)
+    for token in np.unique(tokens):
+        rows = tokens == token
+        row = space.grammar.row(space.vocabulary[token])
+        out[rows] = x[rows] if row.keeps_left else row.value(ctx, x[rows], y[rows])
+    return out

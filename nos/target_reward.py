@@ -13,18 +13,30 @@ is evaluated in one vectorised call over all T·S·C entries.
 Similarity of a candidate's updates d to the target's d* (both [T, S, C]). Each entry is first
 divided by a unit u taken from the target, so that no coordinate dominates by sheer scale:
 
-    relative (default): u = |d*| per entry; reward = mean over (t, s) of max(0, cos(d/u, d*/u))
-                        (1 iff d = c·d* entry by entry, c > 0)
+    relative (default): u = |d*| per entry, and where d* = 0, u = ZERO_SCALE (0.1) × the
+                        coordinate's RMS over steps; reward = mean over (t, s) of
+                        max(0, cos(d/u, d*/u)) (1 iff d = c·d* at each step, c > 0)
     cosine:             u = RMS over steps of d* per coordinate; same formula
     mse:                u as for cosine; reward = mean over (t, s) of 1/(1 + ‖(d − d*)/u‖²/‖d*/u‖²)
 
 All lie in [0, 1] and equal 1.0 exactly for a rule computing the target's updates (relative and
 cosine: also for positive multiples of them, as a learning rate absorbs the scale). `relative`
-tells near-misses apart best; measured on the default bundle with target PowerSign:
+tells near-misses apart best; measured on the default bundle with target PowerSign (which is
+nowhere 0, so ZERO_SCALE does not enter):
 
     rule          relative  cosine  mse        rule          relative  cosine  mse
     powersign_2   0.957     0.998   0.935      sgd           0.716     0.929   0.709
     addsign       0.834     0.998   0.931      sign_sgd      0.254     0.291   0.000
+
+A target that is 0 on part of its domain (AddSign, where sign(g) ≠ sign(m)) needs the
+ZERO_SCALE floor: with u → 0 there (the floor used to be 10⁻¹²·max) any nonzero entry dominates
+the cosine and every rule but the exact target scored ≈ 0.02, no gradient of reward at all;
+with u = RMS near-misses scored 0.997–0.999 against AddSign's 1.0, too flat at the top. With
+0.1 × RMS (target AddSign): sgd 0.21, PowerSign 0.81, `exp(exp(sign(g))^sign(m))*g` 0.89.
+
+`signature(rule)` hashes what the metric sees (each step's update up to a positive factor for
+relative and cosine): rules with equal signatures get equal rewards, so a search can tell a
+repeat from a discovery (`controllers.novelty`).
 
 A rule whose update is non-finite anywhere on the bundle gets 0, as a diverged child run would;
 an all-zero update vector scores 0 at its (t, s). Stochastic rules draw their noise from a
@@ -51,6 +63,9 @@ from search_space import KNOWN_RULES, NumpyContext, Rule, parse
 from search_space.context import BETA_1, BETA_2, BETA_3, EPSILON, ema
 
 METRICS = ("relative", "cosine", "mse")
+ZERO_SCALE = 0.1
+"""relative: where the target's update is 0, a candidate's entry is measured in this fraction of
+the coordinate's RMS (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class TargetReward:
         steps: int = 50,
         seed: int = 0,
         metric: str = "relative",
+        zero_scale: float = ZERO_SCALE,
         beta_1: float = BETA_1,
         beta_2: float = BETA_2,
         beta_3: float = BETA_3,
@@ -132,7 +148,7 @@ class TargetReward:
         self._target = self.updates(target)
         if not np.all(np.isfinite(self._target)) or not np.any(self._target):
             raise ValueError(f"target {target} has non-finite or all-zero updates on the streams")
-        self._units = _units(self._target, elementwise=metric == "relative")
+        self._units = _units(self._target, elementwise=metric == "relative", zero_scale=zero_scale)
         self._target_scaled = _scaled(self._target / self._units)
         self._target_norm2 = np.sum((self._target / self._units) ** 2, axis=-1)
 
@@ -208,14 +224,14 @@ def _signature(d: np.ndarray, per_step: bool) -> str:
     return hashlib.sha256(mantissa.tobytes() + exponent.tobytes()).hexdigest()[:16]
 
 
-def _units(target: np.ndarray, elementwise: bool) -> np.ndarray:
+def _units(target: np.ndarray, elementwise: bool, zero_scale: float = 1.0) -> np.ndarray:
     """The target's magnitude per coordinate (RMS over steps, floored above 0) or, elementwise,
-    |d*| wherever d* is not zero and the coordinate's RMS where it is."""
+    |d*| wherever d* is not zero and `zero_scale` × the coordinate's RMS where it is."""
     rms = np.sqrt(np.mean(target**2, axis=0, keepdims=True))
     rms = np.maximum(rms, 1e-12 * rms.max())
     if not elementwise:
         return rms * np.ones_like(target)
-    return np.where(np.abs(target) > 1e-12 * rms, np.abs(target), rms)
+    return np.where(np.abs(target) > 1e-12 * rms, np.abs(target), zero_scale * rms)
 
 
 def _scaled(d: np.ndarray) -> np.ndarray:

@@ -43,7 +43,8 @@ def test_milestones_are_met_in_sampling_order_loosest_first():
     assert trial.first == {"level": 2, "multiple": 2, "function": 3, "key": 4}
     assert trial.seconds_to["function"] == 3.0
     assert trial.found == "2*exp(sign(g)*sign(m))*g (powersign)"
-    assert trial.best_curve == [0.1, 0.6, 0.6, 0.7]
+    assert trial.best_curve == [[1, 0.1], [2, 0.6], [4, 0.7]]
+    assert rediscover.best_at(trial, 3) == 0.6
 
 
 def test_a_repeat_never_counts_as_a_first_find():
@@ -62,15 +63,32 @@ def test_target_mode_finds_sign_sgd_and_reports_it():
     trials = rediscover.target_study("sign_sgd", ["random"], [0], budget=4000, batch_size=64, log=lambda *_: None)
     assert trials[0].reached("function") is not None
     assert trials[0].found.endswith("(sign_sgd)")
-    assert np.isclose(trials[0].best_curve[-1], 1.0)
+    assert np.isclose(trials[0].best_curve[-1][1], 1.0)
     assert rediscover.found_line(trials) == "found in 1/1"
 
 
 def test_the_command_writes_its_table_found_lines_and_plot(tmp_path, capsys):
     code = main(["rediscover", "--target", "sign_sgd", "--controllers", "random", "evolution", "--seeds", "1",
-                 "--budget", "64", "--out", str(tmp_path)])
+                 "--budget", "64", "--random-draws", "2000", "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
     assert "random: found in" in out and "evolution: found in" in out
     assert (tmp_path / "rediscover.md").read_text().startswith("| controller")
     assert (tmp_path / "rediscover.png").stat().st_size > 5000
+
+
+def test_random_odds_count_the_multiples_a_rule_by_rule_check_counts():
+    from controllers import SearchSpace
+    from nos.config import grammar_of, load_preset
+    from search_space.fingerprint import positive_multiple
+
+    config = load_preset("rediscover").space
+    space = SearchSpace(grammar_of(config), config.units)
+    target = KNOWN_RULES["sign_sgd"]
+    odds = rediscover.random_odds(target, space, draws=1500, seed=3, chunk=700)
+    rng = np.random.default_rng(3)  # the draws random_odds makes, chunk by chunk
+    programs = np.concatenate([rediscover.draw_programs(space, rng, n) for n in (700, 700, 100)])
+    expected = sum(positive_multiple(space.decode(p), target) is not None for p in programs)
+    assert odds.hits == expected > 10
+    assert odds.low < odds.p < odds.high
+    assert odds.expected_samples()[0] == pytest.approx(1500 / expected)

@@ -39,6 +39,9 @@ def register(subparsers):
                         help="target mode's agreement metric (default: chosen per target, see the README)")
     parser.add_argument("--no-novelty", action="store_true",
                         help="target mode: controllers learn a repeated rule's reward, not 0")
+    parser.add_argument("--random-draws", type=int, default=2_000_000, metavar="N",
+                        help="target mode: uniform programs drawn to estimate random search's odds "
+                             "of hitting c·target and its expected samples 1/p (default 2000000; 0: skip)")
     parser.add_argument("--out", metavar="DIR", help="output directory (default runs/rediscover[-target])")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -54,6 +57,8 @@ def run(args) -> int:
 
     if args.seeds < 1 or (args.budget is not None and args.budget < 1):
         raise NosError("--seeds and --budget must be at least 1")
+    if args.random_draws < 0:
+        raise NosError("--random-draws must be at least 0")
     if args.target and args.target not in KNOWN_RULES:
         raise NosError(f"unknown target {args.target!r}; known rules: {', '.join(KNOWN_RULES)}")
     if not args.target and (args.metric or args.no_novelty):
@@ -64,20 +69,29 @@ def run(args) -> int:
     except OSError as error:
         raise NosError(f"cannot write to {out}: {error.strerror or error}") from None
     seeds = list(range(args.seeds))
+    odds = None
     if args.target:
         trials = rediscover.target_study(args.target, args.controllers, seeds, args.budget or TARGET_BUDGET,
                                          metric=args.metric, novelty=not args.no_novelty)
         level, title = None, f"Target mode: agreement with {args.target}"
+        if args.random_draws:
+            odds = rediscover.random_odds(KNOWN_RULES[args.target], rediscover.rediscover_space(),
+                                          draws=args.random_draws)
     else:
         trials, level = rediscover.engine_study(args.controllers, seeds, out, args.budget,
                                                 progress=not args.no_progress)
         title = "Rediscover preset: best reward vs samples"
     headers, rows = rediscover.table(trials, target_mode=bool(args.target))
     print(text_table(headers, rows))
-    for name in dict.fromkeys(t.controller for t in trials):
-        print(f"{name}: {rediscover.found_line([t for t in trials if t.controller == name])}")
-    (out / "rediscover.md").write_text(markdown_table(headers, rows) + "\n")
-    (out / "rediscover.json").write_text(json.dumps([t.__dict__ for t in trials], indent=2))
-    rediscover.plot(trials, out / "rediscover.png", level, title)
+    lines = [f"{name}: {rediscover.found_line([t for t in trials if t.controller == name])}"
+             for name in dict.fromkeys(t.controller for t in trials)]
+    if odds is not None:
+        lines.append(rediscover.odds_line(odds, args.target))
+    print("\n".join(lines))
+    (out / "rediscover.md").write_text(markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
+    document = {"trials": [t.__dict__ for t in trials], "random_odds": odds and {**odds.__dict__, "p": odds.p}}
+    (out / "rediscover.json").write_text(json.dumps(document, indent=2))
+    rediscover.plot(trials, out / "rediscover.png", level, title,
+                    expected_random=odds.expected_samples()[0] if odds and odds.hits else None)
     print(f"table, per-seed JSON and plot in {out}/")
     return 0
