@@ -1,15 +1,21 @@
 """Can a search rediscover PowerSign and AddSign? Measured per controller and seed.
 
-Engine mode runs the `rediscover` preset (a vocabulary in which PowerSign, AddSign and their
-decayed variants are expressible) with each controller and seed as an ordinary search run,
-then reads each run's store in sampling order and reports the samples and wall time until
-  (a) a rule whose reward is at least PowerSign's reward on the same task, and
-  (b) a rule equivalent (by canonical key) to any PowerSign or AddSign catalog variant.
-Runs live in OUT/CONTROLLER-seedS, so an interrupted study resumes where it stopped.
+"Found" has three milestones, loosest first (`MILESTONES`): a positive multiple of a target
+(c·PowerSign is PowerSign once the learning rate is tuned), the same function (fingerprint),
+the same canonical key. Only a rule's first appearance can reach one; a repeat never does.
 
 Target mode measures the search algorithms alone: a candidate's reward is how closely its
-updates agree with a hidden target rule's on fixed gradient streams (no child training), and
-the figure of merit is the number of samples until the target itself (by key) is proposed.
+updates agree with a hidden target rule's on fixed gradient streams (`nos.target_reward`, no
+child training); a run stops when a rule computes the target's function, or at its budget.
+Controllers learn from novelty keyed by what the metric sees (`TargetReward.signature`).
+
+Engine mode runs the `rediscover` preset with each controller and seed as an ordinary search
+(OUT/CONTROLLER-seedS, resumed if present), then reads each store in sampling order: samples
+until a reward at least the best known rule's (`best_known_rule`), and until a PowerSign or
+AddSign variant.
+
+`random_odds` estimates how likely a uniform program is a multiple of the target, for random
+search's expected samples beside the controllers' measured ones.
 """
 
 from __future__ import annotations
@@ -34,10 +40,6 @@ STUDY_CONTROLLERS = {
 MILESTONES = ("multiple", "function", "key")
 """What "found" means, loosest first: a positive multiple of a target (the same optimizer once
 the learning rate is tuned), the same function (equal fingerprints), the same canonical key."""
-
-TARGET_METRICS: dict[str, str] = {}
-"""Target mode's agreement metric per target, chosen by measurement (README); others: relative."""
-
 
 def family() -> dict[str, object]:
     """Every PowerSign and AddSign catalog variant, by name."""
@@ -72,7 +74,6 @@ class Matcher:
     def __init__(self, targets: dict):
         self.targets = targets
         self.fingerprints = {rule.fingerprint: name for name, rule in targets.items()}
-        self._keys = None
 
     def __call__(self, rule) -> tuple[str | None, set[str]]:
         """(the matched target's name or None, the milestones reached)."""
@@ -98,6 +99,7 @@ class Recorder:
         self.best = -np.inf
 
     def add(self, rule, reward: float, seconds: float, new: bool = True):
+        """Record the next sample; `new`: its rule was not seen before in the run."""
         trial = self.trial
         trial.samples += 1
         trial.seconds = seconds
@@ -107,7 +109,7 @@ class Recorder:
         reached = set()
         if self.level is not None and reward >= self.level - 1e-12:
             reached.add("level")
-        if new and not MILESTONES[-1] in trial.first:
+        if new and "key" not in trial.first:  # a rule's first appearance, while a milestone is open
             name, matched = self.matcher(rule)
             reached |= matched
             if matched and "multiple" not in trial.first:
@@ -188,7 +190,7 @@ def best_known_rule(config, scorer) -> tuple[str, float]:
     return candidates[best], float(rewards[best])
 
 
-def target_study(target: str, controllers, seeds, budget: int, batch_size: int = 32, metric: str | None = None,
+def target_study(target: str, controllers, seeds, budget: int, batch_size: int = 32, metric: str = "relative",
                  novelty: bool = True, options: dict | None = None, log=print):
     """Controllers rewarded by agreement with `target`'s updates; samples until they find it.
 
@@ -200,7 +202,7 @@ def target_study(target: str, controllers, seeds, budget: int, batch_size: int =
     from nos.target_reward import TargetReward
     from search_space import KNOWN_RULES
 
-    reward_fn = TargetReward(KNOWN_RULES[target], metric=metric or TARGET_METRICS.get(target, "relative"))
+    reward_fn = TargetReward(KNOWN_RULES[target], metric=metric)
     matcher = Matcher({target: KNOWN_RULES[target]})
     trials = []
     for name in controllers:

@@ -4,6 +4,11 @@
     powersign                  a catalog name (see `nos rules`)
     runs/NAME                  the top rules of a search run (its leaderboard)
     runs/NAME#3                the rule ranked 3rd in that run
+    rule:TEXT, run:PATH[#N]    explicit: no doubt about which is meant
+
+Without a prefix, a catalog name wins, then text that parses as a rule (so `g/(1+v)` is a
+rule even where a folder `g` exists), then an existing directory, read as a run (a run folder
+whose own name contains `#` is taken whole when it exists).
 """
 
 from __future__ import annotations
@@ -49,24 +54,42 @@ def _from_run(path: Path, rank: int | None) -> list[RuleRef]:
     ]
 
 
+MAX_RANK = 1_000_000
+
+
 def resolve(reference: str) -> list[RuleRef]:
     """The rules a command-line reference names; NosError/ParseError with a one-line reason."""
-    from search_space import CATALOG, parse
+    from search_space import CATALOG, ParseError, parse
 
+    if reference.startswith("rule:"):
+        rule = parse(reference[len("rule:"):])
+        return [RuleRef(str(rule), rule, "rule text")]
+    if reference.startswith("run:"):
+        return _run_reference(reference[len("run:"):])
     catalog = {entry.name: entry for entry in CATALOG}
     if reference in catalog:
         entry = catalog[reference]
         return [RuleRef(entry.name, entry.rule, f"catalog: {entry.name} ({entry.reference})")]
-    path_text, _, rank_text = reference.partition("#")
-    path = Path(path_text)
-    if path.is_dir() or "/" in path_text or rank_text:
-        if not path.is_dir():
-            raise NosError(f"{path_text} is not a run directory")
-        if rank_text and (not rank_text.isdigit() or int(rank_text) == 0):
-            raise NosError(f"{reference}: the rank after # must be a positive integer")
-        return _from_run(path, int(rank_text) if rank_text else None)
-    rule = parse(reference)
+    try:
+        rule = parse(reference)
+    except ParseError:
+        if Path(reference).is_dir() or Path(reference.rpartition("#")[0] or reference).is_dir():
+            return _run_reference(reference)
+        raise
     return [RuleRef(str(rule), rule, "rule text")]
+
+
+def _run_reference(reference: str) -> list[RuleRef]:
+    """PATH or PATH#N, PATH a run directory (a directory whose name contains # is taken whole)."""
+    path_text, hash_sign, rank_text = reference.rpartition("#")
+    if not hash_sign or Path(reference).is_dir():
+        path_text, hash_sign, rank_text = reference, "", ""
+    path = Path(path_text)
+    if not path.is_dir():
+        raise NosError(f"{path_text} is not a run directory")
+    if hash_sign and rank_text != "" and not (rank_text.isdigit() and 1 <= int(rank_text) <= MAX_RANK):
+        raise NosError(f"{reference}: the rank after # must be an integer in 1..{MAX_RANK}")
+    return _from_run(path, int(rank_text) if rank_text else None)
 
 
 def resolve_all(references: list[str]) -> list[RuleRef]:

@@ -35,8 +35,8 @@ def register(subparsers):
     parser.add_argument("--budget", type=int, metavar="N",
                         help=f"samples per seed (default: the preset's, or {TARGET_BUDGET} in target mode)")
     parser.add_argument("--target", metavar="NAME", help="target mode: a catalog rule, e.g. powersign")
-    parser.add_argument("--metric", choices=METRICS,
-                        help="target mode's agreement metric (default: chosen per target, see the README)")
+    parser.add_argument("--metric", choices=METRICS, default="relative",
+                        help="target mode's agreement metric (default relative, chosen by measurement: README)")
     parser.add_argument("--no-novelty", action="store_true",
                         help="target mode: controllers learn a repeated rule's reward, not 0")
     parser.add_argument("--random-draws", type=int, default=2_000_000, metavar="N",
@@ -61,7 +61,7 @@ def run(args) -> int:
         raise NosError("--random-draws must be at least 0")
     if args.target and args.target not in KNOWN_RULES:
         raise NosError(f"unknown target {args.target!r}; known rules: {', '.join(KNOWN_RULES)}")
-    if not args.target and (args.metric or args.no_novelty):
+    if not args.target and (args.metric != "relative" or args.no_novelty):
         raise NosError("--metric and --no-novelty apply to target mode (--target NAME)")
     out = Path(args.out or ("runs/rediscover" + (f"-{args.target}" if args.target else "")))
     try:
