@@ -1,5 +1,5 @@
 import sys
 
-from nos.cli import main
+from nos.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -233,7 +233,8 @@ def test_no_traceback_reaches_stderr_of_a_real_process(argv, places):
     done = subprocess.run([sys.executable, "-m", "nos", *argv], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(f"nos {argv[0]}: error: ")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"nos {argv[0]}: error: "), done.stderr
 
 
 # --- fuzz ---------------------------------------------------------------------------------------

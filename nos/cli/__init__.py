@@ -33,7 +33,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="nos", description="Neural Optimizer Search.")
+    parser = OneLineParser(prog="nos", description="Neural Optimizer Search. -v/--verbose (or NOS_DEBUG=1) "
+                           "before or after the command shows TensorFlow's own log lines too.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     subparsers.required = True
     for name in subcommands():
@@ -69,10 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entry() -> int:
+    """The console entry point (``nos``, ``python -m nos``): `main` without TensorFlow's noise."""
+    from nos.cli._quiet import quiet_native_logs, wants_everything
+
+    argv = sys.argv[1:]
+    if not wants_everything(argv):
+        quiet_native_logs()
+    return main([a for a in argv if a not in ("-v", "--verbose")])
+
+
 def one_line(message) -> str:
     """`message` on one line: line breaks and other unprintable characters escaped (``\\n``)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

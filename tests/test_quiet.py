@@ -1,0 +1,36 @@
+"""A `nos` process shows NOS's output only: no TensorFlow start-up or retracing noise."""
+
+import re
+import subprocess
+import sys
+
+from tests.test_search import SMALL, write_toml
+
+NOISE = re.compile(r"cuda|onednn|E0000|I0000|absl|retracing", re.IGNORECASE)
+
+
+def _nos(*argv, cwd):
+    done = subprocess.run([sys.executable, "-m", "nos", *argv], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, check=False)
+    return done.returncode, done.stdout + done.stderr, done.stderr
+
+
+def test_a_search_prints_no_tensorflow_noise_and_an_error_is_exactly_one_line(tmp_path):
+    config = write_toml({**SMALL, "budget": 4}, tmp_path / "small.toml")
+    code, output, _ = _nos("search", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress",
+                           cwd=tmp_path)
+    assert code == 0, output
+    assert not NOISE.findall(output), NOISE.findall(output)
+    assert "run directory:" in output
+    code, output, stderr = _nos("evaluate", "exp((", "--task", "rosenbrock", cwd=tmp_path)
+    assert code == 2
+    assert stderr.splitlines() == [
+        "nos evaluate: error: at position 5: expected an operand, a function call, '-' or '(' "
+        "but found the end of the text"
+    ]
+
+
+def test_verbose_is_accepted_before_or_after_the_command(tmp_path):
+    for argv in (["-v", "rules", "powersign"], ["rules", "powersign", "--verbose"]):
+        code, output, _ = _nos(*argv, cwd=tmp_path)
+        assert code == 0 and "exp(sign(g)*sign(m))*g" in output.replace(" ", ""), output
