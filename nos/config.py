@@ -75,9 +75,9 @@ class ControllerConfig:
     options: dict = field(default_factory=dict)
     """Keyword arguments of the controller (see `controllers.make_controller`)."""
     novelty: bool = True
-    """Train the controller on novelty-shaped rewards (`controllers.novelty`): a sample whose
-    fingerprint was already seen in the run teaches `repeat_reward`, not its cached reward. The
-    store records every sample's own reward either way."""
+    """Train the controller on novelty-shaped rewards (`controllers.novelty`): a sample whose rule
+    was already seen in the run (fingerprint up to a positive factor) teaches `repeat_reward`,
+    not its cached reward. The store records every sample's own reward either way."""
     repeat_reward: float = 0.0
     """What a repeated rule teaches the controller when `novelty` is on (< 0: a penalty)."""
 

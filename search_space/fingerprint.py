@@ -97,11 +97,12 @@ def positive_multiple(rule, target, rtol: float = 1e-6) -> float | None:
         d, target_d = probe(rule, seed), probe(target, seed)
         if not (np.all(np.isfinite(d)) and np.all(np.isfinite(target_d))) or not np.any(target_d):
             return None
-        c = float(np.dot(d, target_d) / np.dot(target_d, target_d))
-        if not (c > 0 and np.isfinite(c)):
-            return None
-        if np.any(np.abs(d - c * target_d) > rtol * np.abs(c * target_d)):
-            return None
+        with np.errstate(all="ignore"):  # huge finite outputs may overflow a dot product: no multiple
+            c = float(np.dot(d, target_d) / np.dot(target_d, target_d))
+            if not (c > 0 and np.isfinite(c)):
+                return None
+            if np.any(np.abs(d - c * target_d) > rtol * np.abs(c * target_d)):
+                return None
         if scale is not None and abs(c - scale) > rtol * scale:
             return None
         scale = c
