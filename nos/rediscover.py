@@ -171,20 +171,27 @@ BEST_FOUND = ("sign(m) + g",)
 preset's task (README, "Does a search rediscover PowerSign and AddSign?")."""
 
 
-def best_known_rule(config, scorer) -> tuple[str, float]:
-    """The best of the catalog rules expressible in `config`'s space and `BEST_FOUND`, by reward."""
-    from controllers import SearchSpace
-    from nos.config import grammar_of
+def expressible(space) -> list[str]:
+    """Names of the catalog rules that `space` can express."""
     from search_space import KNOWN_RULES
 
-    space = SearchSpace(grammar_of(config.space), config.space.units)
-    candidates = list(BEST_FOUND)
+    names = []
     for name, rule in KNOWN_RULES.items():
         try:
             space.encode(rule)
         except ValueError:
             continue
-        candidates.append(name)
+        names.append(name)
+    return names
+
+
+def best_known_rule(config, scorer) -> tuple[str, float]:
+    """The best of the catalog rules expressible in `config`'s space and `BEST_FOUND`, by reward."""
+    from controllers import SearchSpace
+    from nos.config import grammar_of
+
+    space = SearchSpace(grammar_of(config.space), config.space.units)
+    candidates = expressible(space) + list(BEST_FOUND)
     rewards = [scored.reward for scored in scorer.score(candidates)]
     best = int(np.argmax(rewards))
     return candidates[best], float(rewards[best])

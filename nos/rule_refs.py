@@ -72,9 +72,12 @@ def resolve(reference: str) -> list[RuleRef]:
         return [RuleRef(entry.name, entry.rule, f"catalog: {entry.name} ({entry.reference})")]
     try:
         rule = parse(reference)
-    except ParseError:
-        if Path(reference).is_dir() or Path(reference.rpartition("#")[0] or reference).is_dir():
+    except ParseError as error:
+        path_text = reference.rpartition("#")[0] or reference
+        if Path(reference).is_dir() or Path(path_text).is_dir():
             return _run_reference(reference)
+        if "/" in reference or "#" in reference:  # meant as a path, perhaps
+            raise NosError(f"{reference!r} is not a rule ({error}) and {path_text} is not a run directory") from None
         raise
     return [RuleRef(str(rule), rule, "rule text")]
 

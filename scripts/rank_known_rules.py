@@ -14,26 +14,17 @@ import argparse
 import dataclasses
 
 from nos.config import load_preset
-from nos.rediscover import BEST_FOUND, rediscover_space
+from nos.rediscover import BEST_FOUND, expressible, rediscover_space
 from nos.reward import Scorer
 from nos.table import markdown_table
 from nos.tasks import TASKS
-from search_space import KNOWN_RULES
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
 parser.add_argument("--seeds", type=int, default=3)
 args = parser.parse_args()
 
-space = rediscover_space()
-expressible = []
-for name, rule in KNOWN_RULES.items():
-    try:
-        space.encode(rule)
-        expressible.append(name)
-    except ValueError:
-        pass
-candidates = expressible + list(BEST_FOUND)
+candidates = expressible(rediscover_space()) + list(BEST_FOUND)
 
 rows = []
 for task in args.tasks:

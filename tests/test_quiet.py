@@ -25,8 +25,8 @@ def test_a_search_prints_no_tensorflow_noise_and_an_error_is_exactly_one_line(tm
     code, output, stderr = _nos("evaluate", "exp((", "--task", "rosenbrock", cwd=tmp_path)
     assert code == 2
     assert stderr.splitlines() == [
-        "nos evaluate: error: at position 5: expected an operand, a function call, '-' or '(' "
-        "but found the end of the text"
+        ("nos evaluate: error: at position 5: expected an operand, a function call, '-' or '(' "
+         "but found the end of the text")
     ]
 
 

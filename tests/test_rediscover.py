@@ -92,3 +92,16 @@ def test_random_odds_count_the_multiples_a_rule_by_rule_check_counts():
     assert odds.hits == expected > 10
     assert odds.low < odds.p < odds.high
     assert odds.expected_samples()[0] == pytest.approx(1500 / expected)
+
+
+def test_the_rank_script_ranks_powersign_and_addsign_among_the_known_rules():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "rank_known_rules.py"
+    done = subprocess.run([sys.executable, str(script), "--tasks", "rosenbrock", "--seeds", "1"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| rosenbrock"))
+    assert row.count("|") == 6 and row.rstrip().endswith(f"| {len(rediscover.expressible(rediscover.rediscover_space())) + 1} |")
