@@ -83,8 +83,9 @@ class RNNConfig:
     """Minibatches per pass, shuffled each pass (PPO only)."""
     elite_size: int = 10
     """K of priority-queue training (Abolafia et al. 2018): the K best distinct programs of
-    positive reward seen so far, by the reward the controller learned from, are kept; 0 turns it off (the paper's
-    controller). Default by measurement: README, "Does a search rediscover PowerSign and AddSign?"."""
+    positive reward seen so far, by the reward the controller learned from, are kept; 0 turns
+    it off (the paper's controller). Default by measurement: README, "Does a search rediscover
+    PowerSign and AddSign?"."""
     elite_weight: float = 1.0
     """λ of the elite term −λ·mean_k min(log π(e_k), log p_max) added to the loss."""
     restart_entropy: float = 0.0

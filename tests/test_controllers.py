@@ -322,3 +322,19 @@ def test_the_elite_is_the_best_distinct_positive_programs_and_pulls_the_policy_t
     controller.update(rules, [0.3] * 6)
     after = controller.log_probs(rules)
     assert after[1] > before[1] and after[4] > before[4]
+
+
+def test_a_capped_elite_term_stops_pulling_and_a_restart_is_a_fresh_deterministic_policy():
+    space = SearchSpace(SMALL, units=2)
+    capped = make_controller("rnn", space, seed=0, elite_size=2, elite_max_prob=1e-30)
+    rules = capped.propose(4)
+    stats = capped.update(rules, [0.5, 0.4, 0.3, 0.2])
+    assert stats["losses/elite_loss"] == pytest.approx(-np.log(1e-30), rel=1e-5)  # log π(e) > log p_max: no pull
+
+    twins = [make_controller("rnn", space, seed=3, restart_entropy=1e6) for _ in range(2)]
+    for controller in twins:
+        before = controller.log_probs(rules)
+        stats = controller.update(rules, [0.5, 0.4, 0.3, 0.2])
+        assert stats["controller/restarts"] == 1.0 and controller.elite == [] and controller.baseline.value is None
+        assert not np.allclose(controller.log_probs(rules), before)
+    assert [str(r) for r in twins[0].propose(8)] == [str(r) for r in twins[1].propose(8)]
