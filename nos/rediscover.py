@@ -130,8 +130,9 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
     (`best_known_rule`): no CPU-sized task found makes PowerSign the best rule (README)."""
     from nos.config import load_preset
     from nos.reward import Scorer
-    from nos.search import search
+    from nos.search import Interrupted, search
     from nos.store import RunStore
+    from search_space import parse
 
     preset = load_preset("rediscover")
     if budget:
@@ -150,14 +151,10 @@ def engine_study(controllers, seeds, out: Path, budget: int | None = None, progr
             log(f"{name}, seed {seed}: {'resuming' if resume else 'searching'} in {run_dir}")
             summary = search(config, run_dir, resume=resume, progress=progress, log=log)
             if summary.interrupted:
-                from nos.search import Interrupted
-
                 raise Interrupted(summary.interrupted)  # stop the study; every run resumes later
             store = RunStore.open(run_dir)
             rows, started = store.samples(), store.meta("created")
             store.close()
-            from search_space import parse
-
             recorder = Recorder(Trial(name, seed), matcher, level)
             for row in rows:  # `created`: when each sample's batch was committed
                 recorder.add(parse(row["text"]), row["reward"], row["created"] - started,
@@ -390,11 +387,13 @@ def draw_programs(space, rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _operand(space, tokens, operands, outputs):
     """[n, 64] values of operand tokens: grammar operands or earlier units' outputs."""
+    from search_space.grammar import is_unit_reference
+
     value = np.empty((len(tokens), next(iter(operands.values())).shape[0]))
     for token in np.unique(tokens):
         name = space.vocabulary[token]
         rows = tokens == token
-        value[rows] = outputs[int(name[1:])][rows] if name.startswith("u") and name[1:].isdigit() else operands[name]
+        value[rows] = outputs[int(name[1:])][rows] if is_unit_reference(name) else operands[name]
     return value
 
 
