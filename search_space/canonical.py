@@ -2,22 +2,70 @@
 
 The rewriting is bounded, never an open-ended ``simplify``: sympy's automatic canonical ordering
 (commutativity, associativity, collecting equal terms) plus ``expand`` (distribute products,
-split ``exp(a + b)`` and ``2^(a + b)`` into products). Expansion is skipped for expressions
-larger than `MAX_EXPAND_OPS` operations, whose key is then their unexpanded form.
+split ``exp(a + b)`` and ``2^(a + b)`` into products). Expansion is skipped, and the key is the
+unexpanded form, for an expression of more than `MAX_EXPAND_OPS` operations or one whose
+expansion could hold more than `MAX_EXPAND_TERMS` terms anywhere (`expansion_bound`), so every
+rule the parser accepts is keyed in bounded work: ``(g+m+v+y)^32`` would expand to 6,545 terms
+and ``(g+m+v+y+g2+g3+w1+w2)^64`` to 3·10⁹, and neither is expanded.
 """
 
 from __future__ import annotations
 
 import hashlib
+from math import comb
 
 import sympy as sp
 
 MAX_EXPAND_OPS = 120
+MAX_EXPAND_TERMS = 1000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def expansion_bound(expr: sp.Expr, limit: int = MAX_EXPAND_TERMS) -> int | None:
+    """An upper bound on the terms `sp.expand` makes of `expr` or of any subexpression it expands.
+
+    Counted bottom-up without expanding: a sum has the sum of its parts' terms, a product the
+    product, ``base^n`` (integer n ≥ 2) at most C(k + n − 1, n) for a base of k terms (the
+    number of degree-n monomials in k terms; the same count for a negative n, whose expanded
+    denominator is one term of the result); any other node is one term once its arguments are
+    within bounds. Returns None as soon as a count exceeds `limit`.
+    """
+    try:
+        return _terms(expr, limit)
+    except _TooLarge:
+        return None
+
+
+def _terms(expr, limit: int) -> int:
+    if not expr.args:
+        return 1
+    counts = [_terms(arg, limit) for arg in expr.args]
+    if isinstance(expr, sp.Add):
+        total = sum(counts)
+    elif isinstance(expr, sp.Mul):
+        total = 1
+        for count in counts:
+            total *= count
+            if total > limit:
+                break
+    elif isinstance(expr, sp.Pow) and expr.exp.is_Integer and abs(int(expr.exp)) >= 2:
+        power = min(abs(int(expr.exp)), limit + 1)  # C(k + n − 1, n) > limit already for n > limit, k ≥ 2
+        total = 1 if counts[0] == 1 else comb(counts[0] + power - 1, power)
+        if total <= limit and expr.exp.is_negative:
+            total = 1
+    else:
+        total = 1
+    if total > limit:
+        raise _TooLarge
+    return total
 
 
 def canonical_form(expr: sp.Expr) -> sp.Expr:
-    """`expr` with products distributed and exponentials of sums split; bounded in size."""
-    if sp.count_ops(expr) > MAX_EXPAND_OPS:
+    """`expr` with products distributed and exponentials of sums split; bounded in size and work."""
+    if sp.count_ops(expr) > MAX_EXPAND_OPS or expansion_bound(expr) is None:
         return expr
     expanded = sp.expand(expr, log=False)
     return expanded if sp.count_ops(expanded) <= 4 * MAX_EXPAND_OPS else expr
