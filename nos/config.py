@@ -29,6 +29,7 @@ from pathlib import Path
 import tomllib
 
 from nos.errors import NosError
+from nos.limits import MAX_CONFIG_BYTES, MAX_STEPS
 
 PRESETS = ("quick", "rediscover", "paper")
 EXECUTORS = ("local", "ray")
@@ -173,7 +174,7 @@ def validate(config: SearchConfig) -> SearchConfig:
         (config.batch_size >= 1, f"batch_size must be at least 1, got {config.batch_size}"),
         (config.max_seconds >= 0, f"max_seconds must be >= 0, got {config.max_seconds}"),
         (1 <= config.space.units <= 8, f"space.units must be in 1..8, got {config.space.units}"),
-        (config.reward.steps >= 1, f"reward.steps must be at least 1, got {config.reward.steps}"),
+        (1 <= config.reward.steps <= MAX_STEPS, f"reward.steps must be in 1..{MAX_STEPS:,}, got {config.reward.steps}"),
         (bool(config.reward.learning_rates), "reward.learning_rates must not be empty"),
         (all(0 < lr < math.inf for lr in config.reward.learning_rates), "reward.learning_rates must be positive and finite"),
         (bool(config.reward.seeds), "reward.seeds must not be empty"),
@@ -218,9 +219,16 @@ def load_config(path: str | Path) -> SearchConfig:
     """Read a TOML config file; ConfigError on a missing, malformed or invalid file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than the limit of {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nos.limits import MAX_STEPS
 from nos.interpreter.lanes import resolve_rule, resolve_task, run_lanes
 from nos.table import text_table
 from search_space import Rule, rule_problem
@@ -174,6 +175,8 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         raise ValueError(f"learning_rates must be a non-empty sequence of positive numbers, got {learning_rates!r}")
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an int in 1..{MAX_STEPS:,}, got {steps!r}")
 
     problems = [rule_problem(rule) for rule in parsed]
     valid = [i for i, problem in enumerate(problems) if problem is None]

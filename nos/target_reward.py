@@ -15,7 +15,9 @@ divided by a unit u taken from the target, so that no coordinate dominates by sh
 
     relative (default): u = |d*| per entry, and where d* = 0, u = ZERO_SCALE (0.1) × the
                         coordinate's RMS over steps; reward = mean over (t, s) of
-                        max(0, cos(d/u, d*/u)) (1 iff d = c·d* at each step, c > 0)
+                        max(0, cos(d/u, d*/u)) (1 iff d = c·d* at each step, c > 0),
+                        times the support factor (1 + z)/2 when the target is 0 somewhere:
+                        z = the fraction of the target's zero entries where d is exactly 0
     cosine:             u = RMS over steps of d* per coordinate; same formula
     mse:                u as for cosine; reward = mean over (t, s) of 1/(1 + ‖(d − d*)/u‖²/‖d*/u‖²)
 
@@ -33,6 +35,13 @@ ZERO_SCALE floor: with u → 0 there (the floor used to be 10⁻¹²·max) any n
 the cosine and every rule but the exact target scored ≈ 0.02, no gradient of reward at all;
 with u = RMS near-misses scored 0.997–0.999 against AddSign's 1.0, too flat at the top. With
 0.1 × RMS (target AddSign): sgd 0.21, PowerSign 0.81, `exp(exp(sign(g))^sign(m))*g` 0.89.
+No floor separates a rule that leaks only below float64 round-off from the target, though:
+`exp(exp(sign(g))^sign(m))^exp(exp(sign(g))^sign(m))*g` is 7.8·10¹⁷·|g| where signs agree and
+1.7·|g| where they do not, cosine 1.0 at every floor down to 10⁻⁴, and the rnn settled on it in
+searches for AddSign. The support factor scores what the cosine cannot see, whether the rule
+stays exactly still where the target does: that rule now scores 0.5 (sgd 0.11, PowerSign
+0.40), AddSign and its exact equivalents 1.0. A target that is nowhere 0 (PowerSign) has no
+support factor, so its rewards are unchanged.
 
 `signature(rule)` hashes what the metric sees (each step's update up to a positive factor for
 relative and cosine): rules with equal signatures get equal rewards, so a search can tell a
@@ -149,6 +158,7 @@ class TargetReward:
         if not np.all(np.isfinite(self._target)) or not np.any(self._target):
             raise ValueError(f"target {target} has non-finite or all-zero updates on the streams")
         self._units = _units(self._target, elementwise=metric == "relative", zero_scale=zero_scale)
+        self._zeros = self._target == 0 if metric == "relative" and np.any(self._target == 0) else None
         self._target_scaled = _scaled(self._target / self._units)
         self._target_norm2 = np.sum((self._target / self._units) ** 2, axis=-1)
 
@@ -208,6 +218,8 @@ class TargetReward:
                 # dot / sqrt(|a|²·|b|²): exactly 1.0 when a == b (sqrt(x·x) == x in IEEE arithmetic)
                 cos = np.sum(a * b, axis=-1) / np.sqrt(np.sum(a * a, axis=-1) * np.sum(b * b, axis=-1))
                 per_step = np.clip(np.nan_to_num(cos, nan=0.0), 0.0, 1.0)
+                if self._zeros is not None:
+                    per_step = per_step * (1.0 + np.mean(d[self._zeros] == 0)) / 2.0
             else:
                 error = np.sum(((d - self._target) / self._units) ** 2, axis=-1) / self._target_norm2
                 per_step = 1.0 / (1.0 + np.nan_to_num(error, nan=np.inf))

@@ -73,6 +73,16 @@ def _make_places(root):
     (root / "typo.toml").write_text("budgt = 3\n")
     (root / "wrong-type.toml").write_text("[executor]\nretries = 'many'\n")
     (root / "broken.toml").write_text("budget = [\n")
+    reward = SMALL["reward"]
+    sizes = {"big-mlp": {"task": "mlp_digits", "task_config": {"hidden_sizes": [100_000_000]}},
+             "wide-mlp": {"task": "mlp_digits", "task_config": {"hidden_sizes": [100_000, 100_000]}},
+             "big-quadratic": {"task": "quadratic", "task_config": {"dim": 10_000_000_000}},
+             "big-logreg": {"task": "logreg", "task_config": {"num_features": 1000, "num_train": 900_000}},
+             "long": {"steps": 2_147_483_648}}
+    for name, change in sizes.items():
+        write_toml({**SMALL, "reward": {**reward, **change}}, root / f"{name}.toml")
+    (root / "huge.toml").write_text("# padding\n" * 200_000)
+    (root / "binary.toml").write_bytes(b"\xff\xfe budget")
     return root
 
 
@@ -105,6 +115,14 @@ BAD = [
     (["search", "--config", f"{P}/typo.toml"], r"unknown key 'budgt' in config"),
     (["search", "--config", f"{P}/wrong-type.toml"], r"executor.retries must be int, got 'many'"),
     (["search", "--preset", "huge"], r"unknown preset 'huge'"),
+    (["search", "--config", f"{P}/big-mlp.toml"], r"reward.task: mlp_digits: hidden_sizes\[\] = 100000000 is above the limit of 1,000,000$"),
+    (["search", "--config", f"{P}/wide-mlp.toml"], r"mlp_digits: the configuration has 10,007,600,010 parameters, above the limit of 1,000,000$"),
+    (["search", "--config", f"{P}/big-quadratic.toml"], r"quadratic: dim = 10000000000 is above the limit of 1,000,000$"),
+    (["search", "--config", f"{P}/big-logreg.toml"], r"logreg: \(num_train \+ num_val\) \* num_features = 900,500,000 values, above the limit of 50,000,000$"),
+    (["search", "--config", f"{P}/long.toml"], r"reward.steps must be in 1..1,000,000, got 2147483648$"),
+    (["search", "--config", f"{P}/huge.toml"], r"huge.toml is larger than the limit of 1,048,576 bytes$"),
+    (["search", "--config", "/dev/zero"], r"config /dev/zero is larger than the limit of 1,048,576 bytes$"),
+    (["search", "--config", f"{P}/binary.toml"], r"binary.toml is not UTF-8 text \(byte 0\)$"),
     (["search", "--budget", "0"], r"--budget must be at least 1, got 0"),
     (["search", "--budget", "ten"], r"argument --budget: invalid int value: 'ten'"),
     (["search", "--max-seconds", "-1"], r"max_seconds must be >= 0"),
@@ -124,6 +142,7 @@ BAD = [
     (["evaluate", "exp(("], r"nos evaluate: error: at position 5"),
     (["evaluate", "--task", "imagenet", "g"], r"unknown task 'imagenet'"),
     (["evaluate", "--seeds", "0", "g"], r"--seeds and --steps must be at least 1"),
+    (["evaluate", "sgd", "--task", "rosenbrock", "--steps", "3000000000"], r"--steps 3000000000 is above the limit of 1,000,000$"),
     (["evaluate", "--no-baselines"], r"no rules to evaluate"),
     (["evaluate", "g", "--learning-rates", "-1"], r"--learning-rates must be positive"),
     (["evaluate", f"{P}/empty"], r"is not a NOS run"),
@@ -143,7 +162,8 @@ BAD = [
     (["export", f"{P}/garbage", "--format", "keras", "-o", "z.py"], r"is unreadable"),
     (["export", "g", "--format", "keras"], r"the following arguments are required: -o/--output"),
     (["bench", "--ks", "0"], r"--ks must be positive"),
-    (["bench", "--steps", "-1"], r"--steps must be positive"),
+    (["bench", "--steps", "-1"], r"--steps must be in 1..1,000,000, got -1"),
+    (["bench", "--steps", "2147483648"], r"--steps must be in 1..1,000,000, got 2147483648"),
     (["bench", "--ks", "x"], r"argument --ks: invalid int value: 'x'"),
     (["rediscover", "--seeds", "0"], r"--seeds and --budget must be at least 1"),
     (["rediscover", "--target", "lion"], r"unknown target 'lion'"),

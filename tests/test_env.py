@@ -228,3 +228,14 @@ def test_a_controller_space_rule_round_trip_through_the_env_reward(reward):
         _, rewards, _, info = play(env, tokens)
         if "invalid" not in info:
             assert rewards[-1] == reward.score(space.decode(tokens))
+
+
+def test_addsign_target_scores_a_round_off_leak_below_exact_zeros():
+    """The support factor: where AddSign is 0 a rule must be exactly 0 to score 1 (see the docstring)."""
+    addsign = TargetReward("addsign")
+    assert addsign.score(parse("g + sign(g)*sign(m)*g")) == 1.0
+    assert addsign.score(parse("(sign(g)+sign(m))*(sign(g)+sign(m))*g")) == 1.0  # 2·AddSign
+    leak = parse("exp(exp(sign(g))^sign(m))^exp(exp(sign(g))^sign(m))*g")  # 1.7|g| beside 7.8e17|g|
+    assert addsign.score(leak) == pytest.approx(0.5, abs=1e-6)
+    values = {name: addsign.score(KNOWN_RULES[name]) for name in ("sgd", "powersign")}
+    assert values == pytest.approx({"sgd": 0.106, "powersign": 0.403}, abs=1e-3)

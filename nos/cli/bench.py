@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from nos.limits import MAX_STEPS
+
 EPILOG = """\
 What is measured (one process, so ratios compare like with like on a busy machine):
   interpreter  rule-lanes/s on mlp_digits (batch 128, 64->32->10 MLP) at each K, lanes cycling
@@ -57,8 +59,8 @@ def run(args) -> int:
 
     if args.ks and any(k < 1 for k in args.ks):
         raise ValueError(f"--ks must be positive, got {args.ks}")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be positive, got {args.steps}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be in 1..{MAX_STEPS:,}, got {args.steps}")
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     figures = run_bench(quick=args.quick, ks=args.ks, steps=args.steps, log=log)
     print(json.dumps(figures, indent=2) if args.json else report(figures))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nos.limits import MAX_STEPS
+
 
 def register(subparsers):
     from nos.protocol import BASELINES, DEFAULT_STEPS, SUITES
@@ -56,6 +58,8 @@ def run(args) -> int:
         raise NosError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
     if args.seeds < 1 or (args.steps is not None and args.steps < 1):
         raise NosError("--seeds and --steps must be at least 1")
+    if args.steps is not None and args.steps > MAX_STEPS:
+        raise NosError(f"--steps {args.steps} is above the limit of {MAX_STEPS:,}")
     if args.learning_rates and min(args.learning_rates) <= 0:
         raise NosError("--learning-rates must be positive")
     out = Path(args.out)

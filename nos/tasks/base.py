@@ -45,6 +45,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from nos.limits import MAX_PARAMS, MAX_SIZE
+
 
 class Task(abc.ABC):
     """Base class of child tasks; subclasses set the attributes below in ``__init__``.
@@ -140,12 +142,21 @@ class Task(abc.ABC):
         return f"<{type(self).__name__} {self.name} P={self.num_params}>"
 
 
-def check_positive_int(task_kind: str, key: str, value, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an int >= ``minimum``, else raise a one-line ValueError."""
+def check_positive_int(task_kind: str, key: str, value, minimum: int = 1, maximum: int = MAX_SIZE) -> int:
+    """Return ``value`` as an int if it is an int in [minimum, maximum], else raise a one-line ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{task_kind}: {key} must be {kind}, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{task_kind}: {key} = {value} is above the limit of {maximum:,}")
     return int(value)
+
+
+def check_param_count(task_kind: str, param_shapes) -> None:
+    """Raise a one-line ValueError when the shapes hold more than `MAX_PARAMS` parameters."""
+    count = sum(math.prod(shape) for shape in param_shapes)
+    if count > MAX_PARAMS:
+        raise ValueError(f"{task_kind}: the configuration has {count:,} parameters, above the limit of {MAX_PARAMS:,}")
 
 
 def transposed_kernel_order(param_shapes) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from nos.tasks import initializers
-from nos.tasks.base import check_positive_int
+from nos.tasks.base import check_param_count, check_positive_int
 from nos.tasks.digits import digits
 from nos.tasks.supervised import SupervisedTask, dense
 
@@ -50,7 +50,7 @@ class ConvDigits(SupervisedTask):
 
     def __init__(self, filters=8, batch_size=128, split_seed=0):
         self.filters = check_positive_int(self.kind, "filters", filters)
-        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0)
+        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=2**31 - 1)
         super().__init__(digits(split_seed), batch_size)
         self.config = {"filters": self.filters, "batch_size": self.batch_size, "split_seed": split_seed}
         self.name = f"conv_digits_3x3x{self.filters}_b{self.batch_size}"
@@ -58,6 +58,7 @@ class ConvDigits(SupervisedTask):
             self.name += f"_split{split_seed}"
         flat = POOL_SIDE * POOL_SIDE * self.filters
         self.param_shapes = ((KERNEL, KERNEL, 1, self.filters), (self.filters,), (flat, NUM_CLASSES), (NUM_CLASSES,))
+        check_param_count(self.kind, self.param_shapes)
         self.training_order = _training_order(self.filters)
 
     def init_params(self, seeds):

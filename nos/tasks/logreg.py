@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from nos.limits import MAX_DATA_VALUES
 from nos.tasks import initializers
 from nos.tasks.base import check_positive_int
 from nos.tasks.supervised import Dataset, SupervisedTask, dense
@@ -44,7 +45,10 @@ class LogReg(SupervisedTask):
         d = check_positive_int(self.kind, "num_features", num_features)
         n_train = check_positive_int(self.kind, "num_train", num_train)
         n_val = check_positive_int(self.kind, "num_val", num_val)
-        data_seed = check_positive_int(self.kind, "data_seed", data_seed, minimum=0)
+        data_seed = check_positive_int(self.kind, "data_seed", data_seed, minimum=0, maximum=2**31 - 1)
+        if (n_train + n_val) * d > MAX_DATA_VALUES:
+            raise ValueError(f"logreg: (num_train + num_val) * num_features = {(n_train + n_val) * d:,} values, "
+                             f"above the limit of {MAX_DATA_VALUES:,}")
         super().__init__(synthetic_data(d, n_train, n_val, data_seed), batch_size)
         self.config = {"num_features": d, "num_train": n_train, "num_val": n_val,
                        "batch_size": self.batch_size, "data_seed": data_seed}

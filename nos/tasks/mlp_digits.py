@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from nos.tasks import initializers
-from nos.tasks.base import check_positive_int, transposed_kernel_order
+from nos.tasks.base import check_param_count, check_positive_int, transposed_kernel_order
 from nos.tasks.digits import digits
 from nos.tasks.supervised import SupervisedTask, dense
 
@@ -44,7 +44,7 @@ class MLPDigits(SupervisedTask):
         if isinstance(hidden_sizes, int) or not hasattr(hidden_sizes, "__iter__"):
             raise ValueError(f"mlp_digits: hidden_sizes must be a sequence of positive ints, got {hidden_sizes!r}")
         hidden = tuple(check_positive_int(self.kind, "hidden_sizes[]", h) for h in hidden_sizes)
-        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0)
+        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=2**31 - 1)
         super().__init__(digits(split_seed), batch_size)
         self.hidden_sizes = hidden
         self.config = {"hidden_sizes": hidden, "batch_size": self.batch_size, "split_seed": split_seed}
@@ -54,6 +54,7 @@ class MLPDigits(SupervisedTask):
             self.name += f"_split{split_seed}"
         self.param_shapes = tuple(
             shape for fan_in, fan_out in zip(widths[:-1], widths[1:]) for shape in ((fan_in, fan_out), (fan_out,)))
+        check_param_count(self.kind, self.param_shapes)
         self.training_order = transposed_kernel_order(self.param_shapes)
 
     def init_params(self, seeds):

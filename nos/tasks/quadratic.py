@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from nos.limits import MAX_PARAMS
 from nos.tasks import rng
 from nos.tasks.base import Task, check_positive_int
 
@@ -28,7 +29,7 @@ class Quadratic(Task):
     kind = "quadratic"
 
     def __init__(self, dim=10, cond=100.0, noise_std=0.0):
-        self.dim = check_positive_int(self.kind, "dim", dim)
+        self.dim = check_positive_int(self.kind, "dim", dim, maximum=MAX_PARAMS)
         if isinstance(cond, bool) or not isinstance(cond, (int, float)) or not cond >= 1.0:
             raise ValueError(f"quadratic: cond must be a number >= 1, got {cond!r}")
         if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)) or not noise_std >= 0.0:

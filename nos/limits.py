@@ -1,0 +1,22 @@
+"""Size limits every entry point checks before it allocates or loops, each with its reason.
+
+A value past a limit is refused with one line naming the key and the limit (exit 2 from the
+CLI), never a MemoryError, an integer overflow inside TensorFlow, or a process killed for memory.
+"""
+
+MAX_STEPS = 1_000_000
+"""Training steps of one child run: the interpreter counts steps in int32, and a million steps
+of the smallest task already take hours on a CPU."""
+
+MAX_PARAMS = 1_000_000
+"""Parameters of one lane of a task: a search holds K lanes (up to a few hundred) of parameters
+and three optimizer slots in float32, so 10⁶ is about 4 GiB at K = 256."""
+
+MAX_SIZE = 1_000_000
+"""Examples, features, units or batch rows a task's config may ask for."""
+
+MAX_DATA_VALUES = 50_000_000
+"""float32 values (200 MB) of a task's generated data set."""
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Bytes read from a config file (1 MiB; the presets are under 2 kB)."""
