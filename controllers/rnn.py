@@ -219,6 +219,7 @@ class RNNController(Controller):
         self.updates = 0
         self.restarts = 0
         self.elite: list[tuple[float, tuple[int, ...]]] = []
+        self.entropy_weight = tf.Variable(self.config.entropy_weight, dtype=tf.float32, trainable=False)
         spec = [
             tf.TensorSpec([None, space.length], tf.int32),
             tf.TensorSpec([None], tf.float32),
@@ -264,7 +265,7 @@ class RNNController(Controller):
                 )
             else:
                 pg_loss = reinforce_loss(log_probs, advantages)
-            entropy_loss = -config.entropy_weight * tf.reduce_mean(entropy)
+            entropy_loss = -self.entropy_weight * tf.reduce_mean(entropy)
             elite_log_probs = tf.minimum(self.policy.log_probs(elite)[0], np.log(config.elite_max_prob))
             elite_loss = -config.elite_weight * tf.math.divide_no_nan(
                 tf.reduce_sum(elite_log_probs), tf.cast(tf.size(elite_log_probs), tf.float32)

@@ -13,7 +13,7 @@ Measured in one process, so that ratios compare like with like on a shared machi
    catalog lanes with K different seeds, forced into one chunk on the per-lane-minibatch path,
    ``shared_batch=False``).
 3. naive: per rule, build ``task.keras_model()``, compile it with a Keras optimizer for the rule
-   (`nos.RuleOptimizer`; keras SGD/Adam/RMSprop stand-ins if it is missing) and ``fit`` T steps
+   (`nos.RuleOptimizer`) and ``fit`` T steps
    of batch 128; rule-lanes per second over a few rules, after one untimed warm-up.
 4. rosenbrock: rule-lanes per second of the interpreter at 4000 steps.
 
@@ -91,20 +91,12 @@ def time_lanes(task, rules, learning_rates, steps: int, rows="auto", repeats: in
 
 def naive_lanes(task, names, steps: int) -> dict:
     """Rule-lanes/s of building, compiling and fitting a Keras model per rule."""
-    import keras
     import tensorflow as tf
 
-    try:
-        from nos.optimizer import RuleOptimizer
-    except ImportError:  # the optimizer is not installed: Keras' own optimizers stand in
-        RuleOptimizer = None
-    stand_ins = {"sgd": lambda: keras.optimizers.SGD(0.1), "adam": lambda: keras.optimizers.Adam(0.01),
-                 "rmsprop": lambda: keras.optimizers.RMSprop(0.001, rho=0.999)}
+    from nos.optimizer import RuleOptimizer
 
     def optimizer(name):
-        if RuleOptimizer is not None:
-            return RuleOptimizer(next(e.rule for e in CATALOG if e.name == name), learning_rate=0.01)
-        return stand_ins.get(name, stand_ins["adam"])()
+        return RuleOptimizer(next(e.rule for e in CATALOG if e.name == name), learning_rate=0.01)
 
     data = tf.data.Dataset.from_tensor_slices((task.data.x_train, task.data.y_train))
     data = data.repeat().shuffle(2048, seed=0).batch(task.batch_size)
@@ -119,8 +111,8 @@ def naive_lanes(task, names, steps: int) -> dict:
     for name in names:
         fit(name, steps)
     seconds = time.perf_counter() - started
-    kind = "nos.RuleOptimizer" if RuleOptimizer is not None else "keras SGD/Adam/RMSprop stand-ins"
-    return {"optimizer": kind, "rules": list(names), "seconds": seconds, "lanes_per_second": len(names) / seconds}
+    return {"optimizer": "nos.RuleOptimizer", "rules": list(names), "seconds": seconds,
+            "lanes_per_second": len(names) / seconds}
 
 
 def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=print) -> dict:

@@ -66,7 +66,7 @@ class RewardConfig:
     signal: str = "val_loss"
     """Score: "val_loss" (validation loss at the end) or "auc" (mean training loss over the run)."""
     baseline: str = "adam"
-    """Catalog rule whose score normalises rewards: reward = baseline score / rule score."""
+    """Catalog rule whose score b normalises a rule's score s: reward = b/(b + s) (`nos.reward`)."""
 
 
 @dataclass
