@@ -48,6 +48,7 @@ from search_space import Rule
 
 MASKED_LOGIT = -1e9
 ALGORITHMS = ("reinforce", "ppo")
+CREDITS = ("all", "live")
 WEIGHTS = "weights"
 
 
@@ -94,6 +95,10 @@ class RNNConfig:
     Adam's state, the baseline and the elite are reset; 0 never restarts. A collapsed policy
     only replays rules it has seen, which teach nothing under novelty shaping; restarting at
     6 or 3.5 nats measured no better (README), so it is off by default."""
+    credit: str = "all"
+    """Which tokens the loss counts: "all" (the paper), or "live": only the slots the rule depends
+    on (`SearchSpace.live_slots`), for log π and the entropy alike, so that neither credit nor
+    entropy goes to tokens of dead units that cannot change the rule."""
     elite_max_prob: float = 1.0
     """p_max: an elite program as likely as this is pulled no further, against a policy that
     collapses onto replaying its elite (1: no cap; 0.05 measured no better, README)."""
@@ -101,6 +106,8 @@ class RNNConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"rnn: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.credit not in CREDITS:
+            raise ValueError(f"rnn: credit must be one of {', '.join(CREDITS)}, got {self.credit!r}")
         _check("elite_size", self.elite_size, int, lambda v: v >= 0, "an int >= 0")
         _check("elite_weight", self.elite_weight, float, lambda v: v >= 0, "a number >= 0")
         _check("restart_entropy", self.restart_entropy, float, lambda v: v >= 0, "a number >= 0")
@@ -152,9 +159,8 @@ class LSTMPolicy:
         self.sequence.build((None, self.length, embedding_size))
         self.generator = tf.random.Generator.from_seed(int(seeds[4]))
         self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
-        self.log_probs = tf.function(
-            self._log_probs, input_signature=[tf.TensorSpec([None, self.length], tf.int32)]
-        )
+        self.log_probs = tf.function(self._log_probs, input_signature=[
+            tf.TensorSpec([None, self.length], tf.int32), tf.TensorSpec([None, self.length], tf.float32)])
 
     @property
     def trainable_variables(self) -> list:
@@ -193,15 +199,16 @@ class LSTMPolicy:
             tokens = tokens.write(step, previous)
         return tf.transpose(tokens.stack()), log_prob
 
-    def _log_probs(self, tokens):
-        """Teacher forcing: log π(x) [n] and the summed per-step entropies [n] of programs x."""
+    def _log_probs(self, tokens, slots):
+        """Teacher forcing: log π(x) [n] and the summed per-step entropies [n] of programs x,
+        both summed over the slots where `slots` [n, 5U] is 1."""
         n = tf.shape(tokens)[0]
         previous = tf.concat([tf.fill([n, 1], self.start_token), tokens[:, :-1]], axis=1)
         outputs = self.sequence(self.embedding(previous))
         log_softmax = tf.nn.log_softmax(self._masked_logits(outputs, self.masks))
         log_prob = tf.gather(log_softmax, tokens, axis=2, batch_dims=2)
         entropy = -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
-        return tf.reduce_sum(log_prob, axis=1), tf.reduce_sum(entropy, axis=1)
+        return tf.reduce_sum(log_prob * slots, axis=1), tf.reduce_sum(entropy * slots, axis=1)
 
 
 class RNNController(Controller):
@@ -225,6 +232,8 @@ class RNNController(Controller):
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None, space.length], tf.int32),
+            tf.TensorSpec([None, space.length], tf.float32),
+            tf.TensorSpec([None, space.length], tf.float32),
         ]
         self._train_step = tf.function(self._step, input_signature=spec)
         self._checkpoint = tf.train.Checkpoint(
@@ -249,16 +258,16 @@ class RNNController(Controller):
         tokens = np.array([self.space.encode(r) for r in rules], dtype=np.int32).reshape(
             -1, self.space.length
         )
-        return self.policy.log_probs(tf.constant(tokens))[0].numpy()
+        return self.policy.log_probs(tf.constant(tokens), tf.ones(tokens.shape, tf.float32))[0].numpy()
 
     # --- learn ---------------------------------------------------------------------------------
 
-    def _step(self, tokens, advantages, old_log_probs, elite):
+    def _step(self, tokens, advantages, old_log_probs, elite, slots, elite_slots):
         """One optimizer step on the configured loss; returns its statistics."""
         config = self.config
         variables = self.policy.trainable_variables
         with tf.GradientTape() as tape:
-            log_probs, entropy = self.policy.log_probs(tokens)
+            log_probs, entropy = self.policy.log_probs(tokens, slots)
             if config.algorithm == "ppo":
                 pg_loss, approx_kl, clip_fraction = ppo_loss(
                     log_probs, old_log_probs, advantages, config.ppo_clip
@@ -266,7 +275,7 @@ class RNNController(Controller):
             else:
                 pg_loss = reinforce_loss(log_probs, advantages)
             entropy_loss = -self.entropy_weight * tf.reduce_mean(entropy)
-            elite_log_probs = tf.minimum(self.policy.log_probs(elite)[0], np.log(config.elite_max_prob))
+            elite_log_probs = tf.minimum(self.policy.log_probs(elite, elite_slots)[0], np.log(config.elite_max_prob))
             elite_loss = -config.elite_weight * tf.math.divide_no_nan(
                 tf.reduce_sum(elite_log_probs), tf.cast(tf.size(elite_log_probs), tf.float32)
             )
@@ -299,19 +308,22 @@ class RNNController(Controller):
         if self.config.normalize_advantages:
             advantages = advantages / (advantages.std() + 1e-8)
         self._remember_elite(tokens, rewards)
-        elite = tf.constant(np.array([t for _, t in self.elite], np.int32).reshape(-1, self.space.length))
+        elite = np.array([t for _, t in self.elite], np.int32).reshape(-1, self.space.length)
+        slots, elite_slots = self._credited(tokens), self._credited(elite)
+        elite = tf.constant(elite)
         tokens = tf.constant(tokens, tf.int32)
         advantages = tf.constant(advantages, tf.float32)
         if self.config.algorithm == "reinforce":
-            stats = self._train_step(tokens, advantages, tf.zeros_like(advantages), elite)
+            stats = self._train_step(tokens, advantages, tf.zeros_like(advantages), elite, slots, elite_slots)
         else:
             # PPO: ratios are taken against the policy that sampled the batch (the current one)
-            old_log_probs = self.policy.log_probs(tokens)[0]
+            old_log_probs = self.policy.log_probs(tokens, slots)[0]
             parts = min(self.config.ppo_minibatches, len(rewards))
             for _ in range(self.config.ppo_epochs):
                 for part in np.array_split(self.rng.permutation(len(rewards)), parts):
                     stats = self._train_step(
-                        tf.gather(tokens, part), tf.gather(advantages, part), tf.gather(old_log_probs, part), elite
+                        tf.gather(tokens, part), tf.gather(advantages, part), tf.gather(old_log_probs, part), elite,
+                        tf.gather(slots, part), elite_slots,
                     )
         stats = {key: float(value) for key, value in stats.items()}
         stats["controller/baseline"] = float(
@@ -323,6 +335,12 @@ class RNNController(Controller):
             self.restart()
         stats["controller/restarts"] = float(self.restarts)
         return {**stats, **reward_stats(rewards)}
+
+    def _credited(self, programs: np.ndarray) -> tf.Tensor:
+        """float32 [n, 5U]: the slots whose tokens the loss counts (all, or the live ones)."""
+        if self.config.credit == "live":
+            return tf.constant(self.space.live_slots(programs), tf.float32)
+        return tf.ones(programs.shape, tf.float32)
 
     def restart(self) -> None:
         """Fresh weights (seeded by seed and restart count), Adam's state, baseline and elite."""

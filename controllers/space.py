@@ -88,6 +88,29 @@ class SearchSpace:
                 )
         return tokens
 
+    def live_slots(self, programs) -> np.ndarray:
+        """bool [n, 5U]: the slots of each program that its rule depends on.
+
+        The last unit is live, and so is every unit that a live operand slot references; in a
+        live unit every slot is live except, under the keep-left binary b(x, y) = x, the second
+        operand and its unary. Dead slots can change without changing the rule.
+        """
+        programs = np.asarray(programs).reshape(-1, self.length)
+        keep = self._index[self.grammar.keep_left.name]
+        references = {self._index[name]: int(name[1:]) for name in self.vocabulary if is_unit_reference(name)}
+        live = np.zeros(programs.shape, bool)
+        for row, program in enumerate(programs):
+            units = program.reshape(self.units, TOKENS_PER_UNIT)
+            needed = {self.units - 1}
+            for i in range(self.units - 1, -1, -1):
+                if i not in needed:
+                    continue
+                op1, op2, _, _, binary = units[i]
+                slots = [0, 2, 4] if binary == keep else [0, 1, 2, 3, 4]
+                live[row, i * TOKENS_PER_UNIT + np.array(slots)] = True
+                needed.update(references[op] for op in ((op1,) if binary == keep else (op1, op2)) if op in references)
+        return live
+
     def decode(self, tokens: Sequence[int]) -> Rule:
         """The rule of a program; ``decode(t).tokens == tuple(t)``."""
         return Rule.from_tokens(self.check(tokens), self.grammar)

@@ -244,13 +244,13 @@ def test_policy_probabilities_sum_to_one_and_sampling_follows_them(units):
     controller = make_controller("rnn", space, seed=1, hidden_size=16, init_scale=1.0)
     programs = np.array(list(itertools.product(*space.legal)), dtype=np.int32)
     assert len(programs) == space.size
-    log_probs, _ = controller.policy.log_probs(programs)
+    log_probs, _ = controller.policy.log_probs(programs, np.ones(programs.shape, np.float32))
     probabilities = np.exp(log_probs.numpy().astype(np.float64))
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
     sampled, sampled_log_probs = controller.policy.sample(20000)
     sampled = sampled.numpy()
-    forced, _ = controller.policy.log_probs(sampled)
+    forced, _ = controller.policy.log_probs(sampled, np.ones(sampled.shape, np.float32))
     np.testing.assert_allclose(sampled_log_probs.numpy(), forced.numpy(), atol=1e-4)
     index = {tuple(p): i for i, p in enumerate(programs.tolist())}
     counts = np.bincount([index[tuple(s)] for s in sampled.tolist()], minlength=len(programs))

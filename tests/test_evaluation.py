@@ -18,11 +18,7 @@ STEPS = 30
 @pytest.fixture(scope="module")
 def quadratic():
     rules = ["sgd", "exp(sign(g)*sign(m))*g", "g - g", "exp(exp(g2))*g", KNOWN_RULES["adam"]]
-    return evaluate(rules, task="quadratic", learning_rates=LRS, seeds=(0, 1, 2), steps=STEPS, curve_points=5)
-
-
-def test_nos_exports_evaluate():
-    assert nos.evaluate is evaluate
+    return nos.evaluate(rules, task="quadratic", learning_rates=LRS, seeds=(0, 1, 2), steps=STEPS, curve_points=5)
 
 
 def test_default_grid_is_ten_log_spaced_rates_from_1e_4_to_1():
@@ -54,16 +50,15 @@ def test_diverged_lanes_are_nan_and_the_rest_are_finite(quadratic):
         assert np.isnan(r.final_loss[r.diverged]).all() and np.isfinite(r.final_loss[~r.diverged]).all()
 
 
-def test_best_lr_and_score_follow_the_protocol(quadratic):
+def test_the_best_rate_has_the_lowest_mean_loss_of_the_rates_with_no_divergence(quadratic):
     for r in quadratic.results:
         if r.status != "ok":
             continue
-        clean = ~r.diverged.any(axis=1)
-        means = np.where(clean, np.nanmean(np.where(r.diverged, np.inf, r.val_loss), axis=1), np.inf)
-        best = int(np.argmin(means))
-        assert r.best_lr == pytest.approx(LRS[best])
-        assert r.score == pytest.approx(means[best])
-        assert r.score_std == pytest.approx(np.std(r.val_loss[best]))
+        best = LRS.index(r.best_lr)
+        assert not r.diverged[best].any()
+        assert r.score == pytest.approx(r.val_loss[best].mean()) and r.score_std == pytest.approx(r.val_loss[best].std())
+        for row, diverged in zip(r.val_loss, r.diverged):
+            assert diverged.any() or r.score <= row.mean() + 1e-12
 
 
 @pytest.mark.parametrize("val_loss, diverged, expected", [

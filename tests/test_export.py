@@ -323,10 +323,8 @@ def test_exported_optimizers_follow_the_numpy_reference(trajectories, format):
     failures = []
     for id, rule in RULES.items():
         expected = numpy_trajectory(rule)
-        for dtype in ("float64", "float32"):
+        for dtype in ("float64", "float32") if not id.startswith("random") else ("float64",):
             key = id if dtype == "float64" else f"{id}@float32"
-            if key not in got:
-                continue
             bad = ~np.isclose(np.array(got[key]), expected, **TOLERANCE[dtype])
             if bad.any():
                 step = np.argwhere(bad)[0][0] + 1
@@ -337,14 +335,13 @@ def test_exported_optimizers_follow_the_numpy_reference(trajectories, format):
 @pytest.fixture(scope="module")
 def rule_optimizer_trajectories():
     """`nos.RuleOptimizer` on the same problem, float64, in this process."""
-    optimizer_module = pytest.importorskip(
-        "nos.optimizer", reason="nos.optimizer (RuleOptimizer) is not available"
-    )
     import keras
+
+    from nos.optimizer import RuleOptimizer
 
     out = {}
     for id, rule in RULES.items():
-        optimizer = optimizer_module.RuleOptimizer(rule, learning_rate=LR, **_kwargs(rule))
+        optimizer = RuleOptimizer(rule, learning_rate=LR, **_kwargs(rule))
         w = keras.Variable(np.array(W0), dtype="float64")
         a, c = (keras.ops.convert_to_tensor(np.array(x), dtype="float64") for x in (A, C))
         trajectory = []

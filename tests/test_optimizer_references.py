@@ -149,11 +149,22 @@ def test_catalog_rule_follows_its_reference_step_by_step(name, reference, rtol):
     assert moved > 0.05, "the trajectory must move for the comparison to mean anything"
 
 
-def test_decayed_rules_differ_from_undecayed_after_the_decay_ends():
-    """Guards the table above: with sign_decay = 0 PowerSign is plain SGD, so ld must matter."""
-    assert tf1_linear_decay(DECAY_STEPS) == 0.0 and tf1_linear_decay(0) == 1.0
-    assert tf1_cosine_decay(DECAY_STEPS) == pytest.approx(0.0, abs=1e-12)
-    assert tf1_restart_decay(DECAY_STEPS - 1) < 0.01 and tf1_restart_decay(DECAY_STEPS) == 1.0
+@pytest.mark.parametrize("name", ["powersign_ld", "addsign_cd"])
+def test_a_decayed_rule_is_plain_sgd_once_its_decay_reaches_zero(name):
+    """ld and cd reach 0 at t = D + 1 (t0 = min(t − 1, D) = D): exp(0)·g and (1 + 0)·g are SGD,
+    while the undecayed rule's step still differs from SGD's there."""
+    steps = {}
+    for rule in (name, name.split("_")[0]):
+        variables = [keras.Variable(w) for w in INITIAL]
+        optimizer = RuleOptimizer(KNOWN_RULES[rule], learning_rate=LEARNING_RATE, decay_steps=DECAY_STEPS)
+        for step in range(DECAY_STEPS + 1):
+            before = [v.numpy().copy() for v in variables]
+            grads = gradients(variables, step)
+            optimizer.apply(grads, variables)
+        steps[rule] = [(b - v.numpy(), LEARNING_RATE * g.numpy()) for b, v, g in zip(before, variables, grads)]
+    for taken, sgd in steps[name]:
+        np.testing.assert_allclose(taken, sgd, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(taken, sgd, rtol=1e-3) for taken, sgd in steps[name.split("_")[0]])
 
 
 # --- every catalog rule against its numpy reference (float64, random gradient streams) -------
