@@ -99,6 +99,10 @@ class RNNConfig:
     """Which tokens the loss counts: "all" (the paper), or "live": only the slots the rule depends
     on (`SearchSpace.live_slots`), for log π and the entropy alike, so that neither credit nor
     entropy goes to tokens of dead units that cannot change the rule."""
+    elite_distinct: str = "program"
+    """What makes elite members distinct: "program" (PQT), or "reward": programs of equal reward
+    are taken for one rule, so functional duplicates (`sign(g) + sign(m)` and ten rewrites of
+    it) hold one slot and cannot all pull the policy onto one rule."""
     elite_max_prob: float = 1.0
     """p_max: an elite program as likely as this is pulled no further, against a policy that
     collapses onto replaying its elite (1: no cap; 0.05 measured no better, README)."""
@@ -106,6 +110,8 @@ class RNNConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"rnn: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.elite_distinct not in ("program", "reward"):
+            raise ValueError(f"rnn: elite_distinct must be program or reward, got {self.elite_distinct!r}")
         if self.credit not in CREDITS:
             raise ValueError(f"rnn: credit must be one of {', '.join(CREDITS)}, got {self.credit!r}")
         _check("elite_size", self.elite_size, int, lambda v: v >= 0, "an int >= 0")
@@ -354,14 +360,17 @@ class RNNController(Controller):
         self.elite = []
 
     def _remember_elite(self, tokens: np.ndarray, rewards: np.ndarray) -> None:
-        """Keep the `elite_size` best distinct programs of positive reward (earliest on ties)."""
+        """Keep the `elite_size` best distinct programs of positive reward (earliest on ties);
+        with `elite_distinct = "reward"` also of distinct rewards."""
         if self.config.elite_size == 0:
             return
-        known = {program for _, program in self.elite}
+        by_reward = self.config.elite_distinct == "reward"
+        known = {reward if by_reward else program for reward, program in self.elite}
         for row, reward in zip(tokens, rewards):
             program = tuple(int(t) for t in row)
-            if reward > 0 and program not in known:
-                known.add(program)
+            key = float(reward) if by_reward else program
+            if reward > 0 and key not in known:
+                known.add(key)
                 self.elite.append((float(reward), program))
         self.elite.sort(key=lambda item: -item[0])  # stable: earlier programs first on ties
         del self.elite[self.config.elite_size :]
