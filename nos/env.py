@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from controllers.space import SearchSpace
+from nos.config import grammar_of
 from search_space import GRAMMAR, Grammar, Rule, rule_problem
 
 ENV_ID = "nos/OptimizerSearch-v0"
@@ -71,19 +72,38 @@ class OptimizerSearchEnv(gym.Env):
 
     ```python
     import gymnasium as gym
-    env = gym.make("nos/OptimizerSearch-v0", units=2)
+    env = gym.make("nos/OptimizerSearch-v0")                                  # target mode, PowerSign
+    env = gym.make("nos/OptimizerSearch-v0", reward="target", target="addsign")
+    env = gym.make("nos/OptimizerSearch-v0", preset="quick")                  # trains child models
+    env = gym.make("nos/OptimizerSearch-v0", task="mlp_digits", steps=200, learning_rates=[0.01, 0.1])
     ```
 
-    - ``reward_fn``: callable taking a list of `Rule` and returning one float per rule; None
-      means ``TargetReward("powersign")``.
+    - ``reward``: ``"target"`` (default) or ``"child"``. Target mode scores a rule by the
+      similarity of its updates to ``target``'s (a catalog name or rule text, ``"powersign"``)
+      under ``metric`` (``"relative"``); see `nos.target_reward`. Child mode trains the rule on
+      a child task, as ``nos search`` does, and rewards it b/(b + s) against the baseline
+      (`nos.reward`); it is chosen by any of the child arguments below.
+    - ``preset``: a preset's reward and search space (``"quick"``, ``"rediscover"``, ``"paper"``).
+    - ``task``, ``task_config``, ``steps``, ``learning_rates``, ``seeds``, ``signal``,
+      ``baseline``: keys of a search config's ``[reward]`` table, overriding the preset's (or
+      the defaults'); checked as ``nos search`` checks them.
+    - ``reward_fn``: instead of all of the above, any callable taking a list of `Rule` and
+      returning one float per rule.
     - ``grammar``: the `search_space.Grammar` to write rules in (``GRAMMAR.subset(...)`` for a
-      smaller problem). ``units``: U, units per rule.
+      smaller problem; a preset's space by default when a preset is given). ``units``: U,
+      units per rule (2, or the preset's).
     - ``check_validity``: run `rule_problem` before the reward (True).
     - ``illegal_action_reward``: reward for a masked-out action (−1.0).
     - ``render_mode``: None or ``"ansi"`` (``render()`` returns the program written so far).
 
+    An unknown argument, or a mix that names two rewards, is a ValueError naming it. An episode
+    is 5·U steps and the reward comes at its end: do not pass ``gym.make`` a
+    ``max_episode_steps`` below 5·U (Gymnasium's TimeLimit wraps the environment from outside,
+    where it cannot check).
+
     At the end of an episode, ``info`` holds ``"rule"`` (canonical text), ``"tokens"`` and, for
-    rejected rules, ``"invalid"``.
+    rejected rules, ``"invalid"``. ``env.unwrapped.reward_fn(rules)`` scores a whole batch of
+    rules in one call (one engine call in child mode), for agents that collect episodes first.
 
     ## Version History
 
@@ -94,22 +114,28 @@ class OptimizerSearchEnv(gym.Env):
 
     def __init__(
         self,
+        reward: str | None = None,
+        *,
+        target: str | None = None,
+        metric: str | None = None,
+        preset: str | None = None,
         reward_fn: Callable[[Sequence[Rule]], Sequence[float]] | None = None,
-        grammar: Grammar = GRAMMAR,
-        units: int = 2,
+        grammar: Grammar | None = None,
+        units: int | None = None,
         check_validity: bool = True,
         illegal_action_reward: float = -1.0,
         render_mode: str | None = None,
+        **child,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
-        if reward_fn is None:
-            from nos.target_reward import TargetReward
-
-            reward_fn = TargetReward("powersign")
-        self.reward_fn = reward_fn
+        self.reward_fn, space = _reward(reward, target, metric, preset, reward_fn, child)
+        if grammar is None:
+            grammar = GRAMMAR if space is None else grammar_of(space)
+        if units is None:
+            units = 2 if space is None else space.units
         self.space = SearchSpace(grammar, units)
         self.check_validity = check_validity
         self.illegal_action_reward = float(illegal_action_reward)
@@ -180,6 +206,53 @@ class OptimizerSearchEnv(gym.Env):
         names += ["_"] * (self.space.length - len(names))
         units = [f"u{i}=({', '.join(names[5 * i : 5 * i + 5])})" for i in range(self.space.units)]
         return " ".join(units)
+
+
+CHILD_KEYS = ("task", "task_config", "steps", "learning_rates", "seeds", "signal", "baseline")
+"""The [reward] keys of a search config that the environment accepts as arguments."""
+
+
+def _reward(kind, target, metric, preset, reward_fn, child):
+    """(reward function, the preset's space config or None) from the constructor's arguments."""
+    unknown = sorted(set(child) - set(CHILD_KEYS))
+    if unknown:
+        raise ValueError(f"unknown argument {unknown[0]!r} of {ENV_ID}; arguments: reward, target, metric, "
+                         f"preset, {', '.join(CHILD_KEYS)}, reward_fn, grammar, units, check_validity, "
+                         "illegal_action_reward, render_mode")
+    if kind not in (None, "target", "child"):
+        raise ValueError(f"reward must be 'target' or 'child', got {kind!r}" + (
+            "; a reward function goes in reward_fn" if callable(kind) else ""))
+    wants_child = preset is not None or bool(child)
+    if reward_fn is not None:
+        if not callable(reward_fn):
+            raise ValueError(f"reward_fn must be a callable taking a list of rules, got {reward_fn!r}; "
+                             "for the built-in rewards pass reward='target' or reward='child'")
+        if kind is not None or target is not None or metric is not None or wants_child:
+            raise ValueError("reward_fn replaces reward, target, metric, preset and the child arguments: "
+                             "give one or the other")
+        return reward_fn, None
+    if kind == "target" and wants_child:
+        raise ValueError("reward='target' takes no preset or child-task arguments "
+                         f"({', '.join(sorted(child)) or 'preset'})")
+    if kind == "child" or wants_child:
+        if target is not None or metric is not None:
+            raise ValueError("target and metric belong to reward='target', not to a child-task reward")
+        return _child_reward(preset, child)
+    from nos.target_reward import TargetReward
+
+    return TargetReward(target or "powersign", metric=metric or "relative"), None
+
+
+def _child_reward(preset, child):
+    from nos.config import SearchConfig, from_dict, load_preset
+    from nos.reward import Scorer
+    from nos.search import _check_task
+
+    base = load_preset(preset) if preset is not None else SearchConfig()
+    config = from_dict({**base.to_dict(), "reward": {**base.to_dict()["reward"], **child}})
+    _check_task(config)
+    scorer = Scorer(config.reward)
+    return (lambda rules: [scored.reward for scored in scorer.score(rules)]), config.space
 
 
 if ENV_ID not in gym.registry:  # `import nos` registers it too; either import makes gym.make(ENV_ID) work

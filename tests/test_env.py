@@ -51,6 +51,57 @@ def test_check_env_passes_without_warnings(kwargs):
         check_env(env.unwrapped)
 
 
+CHILD = {"task": "quadratic", "steps": 20, "learning_rates": [0.01, 0.1]}
+
+
+@pytest.mark.parametrize("kwargs", [{"reward": "target", "target": "addsign", "metric": "cosine"}, CHILD],
+                         ids=["target-addsign", "child-quadratic"])
+def test_check_env_passes_for_the_documented_constructions(kwargs):
+    env = gym.make(ENV_ID, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+
+
+def test_child_arguments_train_the_rule_as_a_search_would():
+    from nos.config import RewardConfig
+    from nos.reward import Scorer
+
+    env = gym.make(ENV_ID, **CHILD)
+    env.reset()
+    powersign = env.unwrapped.space.encode(KNOWN_RULES["powersign"])
+    _, rewards, terminated, info = play(env, powersign)
+    (expected,) = Scorer(RewardConfig(**CHILD, baseline="adam")).score([KNOWN_RULES["powersign"]])
+    assert terminated and rewards[-1] == expected.reward and 0.0 < expected.reward < 1.0
+
+
+def test_a_preset_brings_its_reward_and_its_space():
+    from nos.config import load_preset
+
+    env = gym.make(ENV_ID, preset="rediscover").unwrapped
+    preset = load_preset("rediscover")
+    assert env.space.units == preset.space.units
+    assert set(env.space.vocabulary) >= set(preset.space.operands) and "u0" in env.space.vocabulary
+    assert not isinstance(env.reward_fn, TargetReward)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"taks": "mlp_digits"}, "unknown argument 'taks' of nos/OptimizerSearch-v0; arguments: reward, target"),
+    ({"reward_fn": "target"}, "reward_fn must be a callable taking a list of rules, got 'target'"),
+    ({"reward": "fast"}, "reward must be 'target' or 'child', got 'fast'"),
+    ({"reward": "target", "task": "mlp_digits"}, "reward='target' takes no preset or child-task arguments (task)"),
+    ({"preset": "quick", "target": "addsign"}, "target and metric belong to reward='target'"),
+    ({"reward_fn": lambda rules: [0.0], "preset": "quick"}, "reward_fn replaces reward, target, metric, preset"),
+    ({"task": "imagenet"}, "reward.task: unknown task 'imagenet'"),
+    ({"steps": 0}, "reward.steps must be in 1..1,000,000, got 0"),
+    ({"preset": "huge"}, "unknown preset 'huge'"),
+])
+def test_bad_arguments_are_one_clear_error(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        gym.make(ENV_ID, **kwargs)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
 def test_writing_powersign_earns_reward_one_and_observations_follow_the_table():
     env = OptimizerSearchEnv(grammar=SMALL, units=2)
     space = env.space
