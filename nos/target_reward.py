@@ -6,7 +6,9 @@ optimizer would see it: at step t = 1 … T the EMAs are updated first,
 
     m_t = β1·m_{t−1} + (1 − β1)·g_t,  v_t = β2·v_{t−1} + (1 − β2)·g_t²,  y_t = β3·y_{t−1} + (1 − β3)·g_t³
 
-then the rule computes d_t from (g_t, w_t, m_t, v_t, y_t, t) with decay_steps = T. The streams
+then the rule computes d_t from (g_t, w_t, m_t, v_t, y_t, t) with decay_steps D = DECAY_FRACTION·T
+(0.8·T: the decays reach their end inside the bundle, so `sign(ld)` is not 1 on every step and
+`sign(ld)*AddSign` is not AddSign's equal, as it was with D = T). The streams
 are open loop (they do not depend on the rule), so every state is precomputed once and a rule
 is evaluated in one vectorised call over all T·S·C entries.
 
@@ -79,6 +81,8 @@ from search_space import KNOWN_RULES, NumpyContext, Rule, parse
 from search_space.context import BETA_1, BETA_2, BETA_3, EPSILON, ema
 
 METRICS = ("relative", "cosine", "mse")
+DECAY_FRACTION = 0.8
+"""decay_steps D of the bundle as a fraction of its T steps."""
 STREAM = (0, 2)
 """The axes (steps, coordinates) of one stream in [T, S, C] arrays."""
 ZERO_SCALE = 0.1
@@ -186,7 +190,7 @@ class TargetReward:
             v=bundle.v,
             y=bundle.y,
             t=np.arange(1.0, steps + 1.0).reshape(steps, 1, 1),
-            decay_steps=float(steps),
+            decay_steps=float(round(DECAY_FRACTION * steps)),
             rng=np.random.default_rng(self.seed),
             **self.betas,
         )

@@ -324,6 +324,28 @@ def test_the_elite_is_the_best_distinct_positive_programs_and_pulls_the_policy_t
     assert after[1] > before[1] and after[4] > before[4]
 
 
+@pytest.mark.parametrize("distinct, expected", [("program", [0.9, 0.9, 0.7]), ("reward", [0.9, 0.7, 0.5])])
+def test_an_elite_of_distinct_rewards_keeps_one_program_per_reward(distinct, expected):
+    space = SearchSpace(SMALL, units=2)
+    controller = make_controller("rnn", space, seed=0, elite_size=3, elite_distinct=distinct)
+    rules = controller.propose(6)
+    controller.update(rules, [0.2, 0.9, 0.9, 0.5, 0.7, 0.7])
+    assert [reward for reward, _ in controller.elite] == expected
+    assert controller.elite[0][1] == rules[1].tokens  # the earliest of equal rewards
+
+
+def test_live_credit_counts_only_the_slots_a_rule_depends_on():
+    space = SearchSpace(SMALL, units=2)
+    program = space.encode(parse("exp(sign(g)*sign(m))*g", SMALL))
+    assert space.live_slots([program]).tolist() == [[True] * 10]
+    keep = space.encode(parse("g", SMALL))  # filler unit and keep-left: only op1, u1 and b of unit 2
+    assert space.live_slots([keep]).tolist() == [[False] * 5 + [True, False, True, False, True]]
+    live, full = (make_controller("rnn", space, seed=0, credit=c) for c in ("live", "all"))
+    rules = [space.decode(keep)] * 4
+    stats = {c: ctl.update(rules, [0.1, 0.2, 0.3, 0.4]) for c, ctl in (("live", live), ("all", full))}
+    assert stats["live"]["controller/entropy"] < stats["all"]["controller/entropy"]  # 3 of 10 slots summed
+
+
 def test_a_capped_elite_term_stops_pulling_and_a_restart_is_a_fresh_deterministic_policy():
     space = SearchSpace(SMALL, units=2)
     capped = make_controller("rnn", space, seed=0, elite_size=2, elite_max_prob=1e-30)
