@@ -274,10 +274,10 @@ def test_an_update_raises_the_probability_of_the_rewarded_rule(algorithm):
 
 # --- learning on the target reward ---------------------------------------------------------------
 
-LEARNERS = [
-    ("rnn", {"algorithm": "reinforce"}),
-    ("rnn", {"algorithm": "ppo"}),
-    ("evolution", {"population_size": 32, "tournament_size": 8}),
+LEARNERS = [  # (name, config, seeds): evolution varies from seed to seed at this budget
+    ("rnn", {"algorithm": "reinforce"}, [0]),
+    ("rnn", {"algorithm": "ppo"}, [0]),
+    ("evolution", {"population_size": 32, "tournament_size": 8}, [0, 1, 2, 3, 4]),
 ]
 
 
@@ -297,17 +297,24 @@ def search(name, config, reward, batches=60, batch_size=16, seed=0):
     return np.array(means)
 
 
-@pytest.mark.parametrize("name, config", LEARNERS, ids=["rnn-reinforce", "rnn-ppo", "evolution"])
-def test_controllers_learn_on_the_powersign_target(name, config, target_reward):
-    """Same budget (960 samples): late batches beat early ones and random search.
+def early_and_late(name, config, reward, seeds):
+    """Median over seeds of the mean reward of the first 5 and of the last 10 batches."""
+    runs = np.array([search(name, config, reward, seed=seed) for seed in seeds])
+    return np.median(runs[:, :5].mean(axis=1)), np.median(runs[:, -10:].mean(axis=1))
 
-    Measured (seeds 0, 1, 2; mean reward of the last 10 batches): random 0.07–0.09, evolution
-    0.27–0.35, REINFORCE 0.50–0.71, PPO 0.71–0.72 (it settles on `g`, reward 0.716).
+
+@pytest.mark.parametrize("name, config, seeds", LEARNERS, ids=["rnn-reinforce", "rnn-ppo", "evolution"])
+def test_controllers_learn_on_the_powersign_target(name, config, seeds, target_reward):
+    """Same budget (960 samples): late batches beat early ones and random search on the same seeds.
+
+    Measured (mean reward of the last 10 batches, seeds 0–4; the first 5 batches 0.03–0.06):
+    random 0.02–0.05, evolution 0.05–0.34 (median 0.30), REINFORCE 0.34–0.49 (seeds 0–2),
+    PPO 0.67–0.71 (seeds 0–2; it settles near `g`).
     """
-    means = search(name, config, target_reward)
-    random_means = search("random", {}, target_reward)
-    assert means[-10:].mean() > means[:5].mean() + 0.1
-    assert means[-10:].mean() > random_means[-10:].mean() + 0.1
+    early, late = early_and_late(name, config, target_reward, seeds)
+    _, random_late = early_and_late("random", {}, target_reward, seeds)
+    assert late > early + 0.1
+    assert late > random_late + 0.1
 
 
 def test_the_elite_is_the_best_distinct_positive_programs_and_pulls_the_policy_towards_them():
