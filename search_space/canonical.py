@@ -6,7 +6,8 @@ split ``exp(a + b)`` and ``2^(a + b)`` into products). Expansion is skipped, and
 unexpanded form, for an expression of more than `MAX_EXPAND_OPS` operations or one whose
 expansion could hold more than `MAX_EXPAND_TERMS` terms anywhere (`expansion_bound`), so every
 rule the parser accepts is keyed in bounded work: ``(g+m+v+y)^32`` would expand to 6,545 terms
-and ``(g+m+v+y+g2+g3+w1+w2)^64`` to 3·10⁹, and neither is expanded.
+and ``(g+m+v+y+g2+g3+w1+w2)^64`` to 1.3·10⁹, and neither is expanded; the same holds for
+the integer part of a rational power, ``(g+m+v+y)^(32 + 1/2)``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ def expansion_bound(expr: sp.Expr, limit: int = MAX_EXPAND_TERMS) -> int | None:
     """An upper bound on the terms `sp.expand` makes of `expr` or of any subexpression it expands.
 
     Counted bottom-up without expanding: a sum has the sum of its parts' terms, a product the
-    product, ``base^n`` (integer n ≥ 2) at most C(k + n − 1, n) for a base of k terms (the
-    number of degree-n monomials in k terms; the same count for a negative n, whose expanded
-    denominator is one term of the result); any other node is one term once its arguments are
-    within bounds. Returns None as soon as a count exceeds `limit`.
+    product, ``base^(n + r)`` (n ≥ 1 the integer part of the exponent's rational constant) at most
+    C(k + n − 1, n) for a base of k terms (the number of degree-n monomials in k terms; the same
+    count for a negative n, whose expanded denominator is one term of the result); any other
+    node is one term once its arguments are within bounds. Returns None as soon as a count
+    exceeds `limit`.
     """
     try:
         return _terms(expr, limit)
@@ -51,8 +53,8 @@ def _terms(expr, limit: int) -> int:
             total *= count
             if total > limit:
                 break
-    elif isinstance(expr, sp.Pow) and expr.exp.is_Integer and abs(int(expr.exp)) >= 2:
-        power = min(abs(int(expr.exp)), limit + 1)  # C(k + n − 1, n) > limit already for n > limit, k ≥ 2
+    elif isinstance(expr, sp.Pow) and _integer_power(expr.exp) >= 1:
+        power = min(_integer_power(expr.exp), limit + 1)  # C(k + n − 1, n) > limit for n > limit, k ≥ 2
         total = 1 if counts[0] == 1 else comb(counts[0] + power - 1, power)
         if total <= limit and expr.exp.is_negative:
             total = 1
@@ -61,6 +63,14 @@ def _terms(expr, limit: int) -> int:
     if total > limit:
         raise _TooLarge
     return total
+
+
+def _integer_power(exponent: sp.Expr) -> int:
+    """The n of the ``base^n`` that `sp.expand` multiplies out of ``base^exponent``: the integer
+    part of the exponent's rational constant term (``x^(17/2)`` → ``x^8·x^(1/2)``, ``x^(2 + g)``
+    → ``x^2·x^g``)."""
+    constant = exponent.as_coeff_Add()[0]
+    return int(abs(constant)) if constant.is_Rational else 0
 
 
 def canonical_form(expr: sp.Expr) -> sp.Expr:

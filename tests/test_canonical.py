@@ -43,10 +43,24 @@ def test_powers_of_sums_past_the_limit_are_never_expanded(k, squarings):
 
 
 def test_the_reported_stalls_are_keyed_without_expansion():
-    for text in ("(g+m+v+y+g2+g3+w1+w2)^(2*2*2*2*2*2)", "((((((g+m+v+y)^2)^2)^2)^2)^2)"):
+    for text in ("(g+m+v+y+g2+g3+w1+w2)^(2*2*2*2*2*2)", "((((((g+m+v+y)^2)^2)^2)^2)^2)",
+                 "(g+m+v+y)^(2^2^2*2 + 1/2)*g", "(g+m+v+y+g2+g3+w1+w2)^(2*2*2*2*2*2 + 1/2)"):
         rule = parse(text)
         assert expansion_bound(rule.sympy) is None
         assert rule.canonical == rule.sympy
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 6), st.sampled_from(["1/2", "-1/2", "g", "1/2 + m"]))
+def test_powers_with_a_fractional_or_symbolic_part_are_bounded_by_their_integer_part(k, squarings, extra):
+    """sympy multiplies out the integer part: (a+b)^(n + 1/2) → (a+b)^n·(a+b)^(1/2)."""
+    n = 2**squarings
+    rule = parse(f"({'+'.join(OPERANDS[:k])})^({'*'.join(['2'] * squarings)} + {extra})*g")
+    bound = expansion_bound(rule.sympy)
+    if comb(k + n - 1, n) > MAX_EXPAND_TERMS:
+        assert bound is None and rule.canonical == rule.sympy and rule.key
+    elif bound is not None and sp.count_ops(rule.sympy) <= MAX_EXPAND_OPS:
+        assert len(sp.Add.make_args(sp.expand(rule.sympy, log=False))) <= bound
 
 
 def test_small_powers_are_still_expanded_so_equal_rules_share_a_key():
