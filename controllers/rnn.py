@@ -95,14 +95,15 @@ class RNNConfig:
     Adam's state, the baseline and the elite are reset; 0 never restarts. A collapsed policy
     only replays rules it has seen, which teach nothing under novelty shaping; restarting at
     6 or 3.5 nats measured no better (README), so it is off by default."""
-    credit: str = "all"
+    credit: str = "live"
     """Which tokens the loss counts: "all" (the paper), or "live": only the slots the rule depends
     on (`SearchSpace.live_slots`), for log π and the entropy alike, so that neither credit nor
-    entropy goes to tokens of dead units that cannot change the rule."""
-    elite_distinct: str = "program"
+    entropy goes to tokens of dead units that cannot change the rule. Default by measurement
+    (with `elite_distinct = "reward"`): README, "Does a search rediscover PowerSign and AddSign?"."""
+    elite_distinct: str = "reward"
     """What makes elite members distinct: "program" (PQT), or "reward": programs of equal reward
-    are taken for one rule, so functional duplicates (`sign(g) + sign(m)` and ten rewrites of
-    it) hold one slot and cannot all pull the policy onto one rule."""
+    (rounded to 9 digits) are taken for one rule, so functional duplicates (`sign(g) + sign(m)`
+    and ten rewrites of it) hold one slot and cannot all pull the policy onto one rule."""
     elite_max_prob: float = 1.0
     """p_max: an elite program as likely as this is pulled no further, against a policy that
     collapses onto replaying its elite (1: no cap; 0.05 measured no better, README)."""
@@ -260,11 +261,12 @@ class RNNController(Controller):
         return self.decode(tokens.numpy())
 
     def log_probs(self, rules: Sequence[Rule]) -> np.ndarray:
-        """log π of each rule's program (float32), by teacher forcing."""
+        """log π of each rule's program (float32), by teacher forcing, summed over the slots the
+        loss credits: every token, or with `credit = "live"` the tokens the rule depends on."""
         tokens = np.array([self.space.encode(r) for r in rules], dtype=np.int32).reshape(
             -1, self.space.length
         )
-        return self.policy.log_probs(tf.constant(tokens), tf.ones(tokens.shape, tf.float32))[0].numpy()
+        return self.policy.log_probs(tf.constant(tokens), self._credited(tokens))[0].numpy()
 
     # --- learn ---------------------------------------------------------------------------------
 
@@ -365,10 +367,10 @@ class RNNController(Controller):
         if self.config.elite_size == 0:
             return
         by_reward = self.config.elite_distinct == "reward"
-        known = {reward if by_reward else program for reward, program in self.elite}
+        known = {round(reward, 9) if by_reward else program for reward, program in self.elite}
         for row, reward in zip(tokens, rewards):
             program = tuple(int(t) for t in row)
-            key = float(reward) if by_reward else program
+            key = round(float(reward), 9) if by_reward else program
             if reward > 0 and key not in known:
                 known.add(key)
                 self.elite.append((float(reward), program))

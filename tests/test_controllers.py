@@ -274,10 +274,12 @@ def test_an_update_raises_the_probability_of_the_rewarded_rule(algorithm):
 
 # --- learning on the target reward ---------------------------------------------------------------
 
-LEARNERS = [  # (name, config, seeds): evolution varies from seed to seed at this budget
-    ("rnn", {"algorithm": "reinforce"}, [0]),
-    ("rnn", {"algorithm": "ppo"}, [0]),
-    ("evolution", {"population_size": 32, "tournament_size": 8}, [0, 1, 2, 3, 4]),
+PAPER_RNN = {"credit": "all", "elite_distinct": "program"}
+LEARNERS = [  # (name, config, seeds, margin): evolution and the default rnn vary from seed to seed
+    ("rnn", {**PAPER_RNN, "algorithm": "reinforce"}, [0], 0.1),
+    ("rnn", {**PAPER_RNN, "algorithm": "ppo"}, [0], 0.1),
+    ("rnn", {}, [0, 1, 2, 3, 4], 0.02),
+    ("evolution", {"population_size": 32, "tournament_size": 8}, [0, 1, 2, 3, 4], 0.1),
 ]
 
 
@@ -303,18 +305,21 @@ def early_and_late(name, config, reward, seeds):
     return np.median(runs[:, :5].mean(axis=1)), np.median(runs[:, -10:].mean(axis=1))
 
 
-@pytest.mark.parametrize("name, config, seeds", LEARNERS, ids=["rnn-reinforce", "rnn-ppo", "evolution"])
-def test_controllers_learn_on_the_powersign_target(name, config, seeds, target_reward):
+@pytest.mark.parametrize("name, config, seeds, margin", LEARNERS,
+                         ids=["rnn-paper-reinforce", "rnn-paper-ppo", "rnn-default", "evolution"])
+def test_controllers_learn_on_the_powersign_target(name, config, seeds, margin, target_reward):
     """Same budget (960 samples): late batches beat early ones and random search on the same seeds.
 
-    Measured (mean reward of the last 10 batches, seeds 0–4; the first 5 batches 0.03–0.06):
-    random 0.02–0.05, evolution 0.05–0.34 (median 0.30), REINFORCE 0.34–0.49 (seeds 0–2),
-    PPO 0.67–0.71 (seeds 0–2; it settles near `g`).
+    Measured (mean reward of the last 10 batches, seeds 0–4; the first 5 batches 0.02–0.06):
+    random 0.02–0.05, evolution 0.05–0.34 (median 0.30), the paper's REINFORCE 0.34–0.49 and
+    PPO 0.67–0.71 (seeds 0–2; it settles near `g`). The default rnn 0.06–0.13 (median 0.067):
+    its elite of distinct rewards keeps the policy spread over several rules, which pays in
+    rediscovery (README) and costs mean reward.
     """
     early, late = early_and_late(name, config, target_reward, seeds)
     _, random_late = early_and_late("random", {}, target_reward, seeds)
-    assert late > early + 0.1
-    assert late > random_late + 0.1
+    assert late > early + margin
+    assert late > random_late + margin
 
 
 def test_the_elite_is_the_best_distinct_positive_programs_and_pulls_the_policy_towards_them():
