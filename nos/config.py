@@ -29,7 +29,7 @@ from pathlib import Path
 import tomllib
 
 from nos.errors import NosError
-from nos.limits import MAX_CONFIG_BYTES, MAX_STEPS
+from nos.limits import MAX_CONFIG_BYTES, MAX_LANES, MAX_SEED, MAX_STEPS
 
 PRESETS = ("quick", "rediscover", "paper")
 EXECUTORS = ("local", "ray")
@@ -167,6 +167,11 @@ def _build(cls, data: dict, where: str):
     return cls(**values)
 
 
+def lanes(config: SearchConfig) -> int:
+    """Child trainings one search batch can ask for: rules × learning rates × seeds."""
+    return config.batch_size * len(config.reward.learning_rates) * len(config.reward.seeds)
+
+
 def validate(config: SearchConfig) -> SearchConfig:
     """Range checks that types cannot express."""
     checks = [
@@ -178,8 +183,10 @@ def validate(config: SearchConfig) -> SearchConfig:
         (bool(config.reward.learning_rates), "reward.learning_rates must not be empty"),
         (all(0 < lr < math.inf for lr in config.reward.learning_rates), "reward.learning_rates must be positive and finite"),
         (bool(config.reward.seeds), "reward.seeds must not be empty"),
-        (all(0 <= s < 2**31 for s in config.reward.seeds), "reward.seeds must be in 0..2**31-1"),
-        (config.seed >= 0, f"seed must be >= 0, got {config.seed}"),
+        (all(0 <= s <= MAX_SEED for s in config.reward.seeds), f"reward.seeds must be in 0..{MAX_SEED}"),
+        (lanes(config) <= MAX_LANES, f"batch_size × reward.learning_rates × reward.seeds = {lanes(config):,} lanes "
+                                     f"a batch is above the limit of {MAX_LANES:,}"),
+        (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
         (config.reward.signal in ("val_loss", "auc"), f"reward.signal must be 'val_loss' or 'auc', got {config.reward.signal!r}"),
         (config.controller.name in ("rnn", "random", "evolution"), f"controller.name must be rnn, random or evolution, got {config.controller.name!r}"),
         *_executor_checks(config.executor),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nos.limits import MAX_STEPS
+from nos.limits import MAX_STEPS, check_lanes
 from nos.interpreter.lanes import resolve_rule, resolve_task, run_lanes
 from nos.table import text_table
 from search_space import Rule, rule_problem
@@ -166,17 +166,18 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
     items = list(rules)
     if not items:
         raise ValueError("evaluate needs at least one rule")
-    parsed = [resolve_rule(item) for item in items]
-    texts = [item if isinstance(item, str) else str(item) for item in items]
-    task = resolve_task(task, task_config)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an int in 1..{MAX_STEPS:,}, got {steps!r}")
     lrs = np.asarray(DEFAULT_LEARNING_RATES if learning_rates is None else learning_rates, np.float64)
     seeds = np.asarray(seeds, np.int64)
     if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"learning_rates must be a non-empty sequence of positive numbers, got {learning_rates!r}")
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be an int in 1..{MAX_STEPS:,}, got {steps!r}")
+    check_lanes(len(items), lrs.size, seeds.size)
+    parsed = [resolve_rule(item) for item in items]
+    texts = [item if isinstance(item, str) else str(item) for item in items]
+    task = resolve_task(task, task_config)
 
     problems = [rule_problem(rule) for rule in parsed]
     valid = [i for i, problem in enumerate(problems) if problem is None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nos.limits import MAX_STEPS
+from nos.limits import MAX_CHUNK_LANES, MAX_STEPS
 
 EPILOG = """\
 What is measured (one process, so ratios compare like with like on a busy machine):
@@ -57,8 +57,8 @@ def run(args) -> int:
 
     from nos.bench import report, run_bench
 
-    if args.ks and any(k < 1 for k in args.ks):
-        raise ValueError(f"--ks must be positive, got {args.ks}")
+    if args.ks and any(not 1 <= k <= MAX_CHUNK_LANES for k in args.ks):
+        raise ValueError(f"--ks must be in 1..{MAX_CHUNK_LANES:,}, got {args.ks}")
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
         raise ValueError(f"--steps must be in 1..{MAX_STEPS:,}, got {args.steps}")
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nos.limits import MAX_STEPS
+from nos.limits import MAX_STEPS, check_lanes
 
 
 def register(subparsers):
@@ -58,6 +58,7 @@ def run(args) -> int:
         raise NosError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
     if args.seeds < 1 or (args.steps is not None and args.steps < 1):
         raise NosError("--seeds and --steps must be at least 1")
+    check_lanes(len(refs), 1, args.seeds)  # the protocol reruns every rule on every seed
     if args.steps is not None and args.steps > MAX_STEPS:
         raise NosError(f"--steps {args.steps} is above the limit of {MAX_STEPS:,}")
     if args.learning_rates and min(args.learning_rates) <= 0:

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from nos.interpreter.encoding import RowTable, encode, pad_programs
 from nos.interpreter.loop import compiled_loop, compiled_tables, curve_windows
+from nos.limits import MAX_CHUNK_LANES, MAX_SEED
 from search_space import KNOWN_RULES, Rule, parse
 
 GROW_TO_FULL = 0.5
@@ -83,8 +84,8 @@ def resolve_task(task, task_config=None):
 
 def chunk_size(lanes: int, lanes_per_chunk: int) -> int:
     """`lanes_per_chunk`, or the next power of two >= `lanes` when that is smaller."""
-    if lanes_per_chunk < 1:
-        raise ValueError(f"lanes_per_chunk must be a positive int, got {lanes_per_chunk}")
+    if not 1 <= lanes_per_chunk <= MAX_CHUNK_LANES:
+        raise ValueError(f"lanes_per_chunk must be an int in 1..{MAX_CHUNK_LANES:,}, got {lanes_per_chunk}")
     return min(lanes_per_chunk, 1 << max(lanes - 1, 0).bit_length())
 
 
@@ -129,7 +130,7 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     learning_rates = np.broadcast_to(np.asarray(learning_rates, np.float32), (n,)).copy()
     seeds = np.broadcast_to(np.asarray(seeds, np.int64), (n,))
-    if np.any(np.abs(seeds) >= 2**31) or curve_points < 1:
+    if np.any(np.abs(seeds) > MAX_SEED) or curve_points < 1:
         raise ValueError("seeds must fit in int32 and curve_points must be positive")
     seeds = seeds.astype(np.int32)
     grammar = rules[0].grammar

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from nos.limits import MAX_SEED
 from nos.tasks import initializers
 from nos.tasks.base import check_param_count, check_positive_int
 from nos.tasks.digits import digits
@@ -50,7 +51,7 @@ class ConvDigits(SupervisedTask):
 
     def __init__(self, filters=8, batch_size=128, split_seed=0):
         self.filters = check_positive_int(self.kind, "filters", filters)
-        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=2**31 - 1)
+        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=MAX_SEED)
         super().__init__(digits(split_seed), batch_size)
         self.config = {"filters": self.filters, "batch_size": self.batch_size, "split_seed": split_seed}
         self.name = f"conv_digits_3x3x{self.filters}_b{self.batch_size}"

@@ -16,6 +16,7 @@ import math
 import keras
 import numpy as np
 
+from nos.limits import MAX_STEPS
 from nos.optimizer import RuleOptimizer
 from nos.tasks.base import check_positive_int
 from search_space import Rule, parse
@@ -65,7 +66,7 @@ class KerasModelTask:
         self.validation_data = validation_data
         self.loss = loss
         self.name = name
-        self.curve_every = check_positive_int(name, "curve_every", curve_every)
+        self.curve_every = check_positive_int(name, "curve_every", curve_every, maximum=MAX_STEPS)
         self.jit_compile = jit_compile
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
 
@@ -79,7 +80,7 @@ class KerasModelTask:
         ``steps``             batches actually trained (fewer than asked once diverged)
         """
         rule = rule if isinstance(rule, Rule) else parse(rule)
-        steps = check_positive_int(self.name, "steps", steps)
+        steps = check_positive_int(self.name, "steps", steps, maximum=MAX_STEPS)
         keras.utils.set_random_seed(int(seed))
         model = self.model_fn()
         dataset = self.dataset() if callable(self.dataset) else self.dataset

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nos.limits import MAX_DATA_VALUES
+from nos.limits import MAX_DATA_VALUES, MAX_SEED
 from nos.tasks import initializers
 from nos.tasks.base import check_positive_int
 from nos.tasks.supervised import Dataset, SupervisedTask, dense
@@ -45,7 +45,7 @@ class LogReg(SupervisedTask):
         d = check_positive_int(self.kind, "num_features", num_features)
         n_train = check_positive_int(self.kind, "num_train", num_train)
         n_val = check_positive_int(self.kind, "num_val", num_val)
-        data_seed = check_positive_int(self.kind, "data_seed", data_seed, minimum=0, maximum=2**31 - 1)
+        data_seed = check_positive_int(self.kind, "data_seed", data_seed, minimum=0, maximum=MAX_SEED)
         if (n_train + n_val) * d > MAX_DATA_VALUES:
             raise ValueError(f"logreg: (num_train + num_val) * num_features = {(n_train + n_val) * d:,} values, "
                              f"above the limit of {MAX_DATA_VALUES:,}")

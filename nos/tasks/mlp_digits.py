@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from nos.limits import MAX_SEED
 from nos.tasks import initializers
 from nos.tasks.base import check_param_count, check_positive_int, transposed_kernel_order
 from nos.tasks.digits import digits
@@ -44,7 +45,7 @@ class MLPDigits(SupervisedTask):
         if isinstance(hidden_sizes, int) or not hasattr(hidden_sizes, "__iter__"):
             raise ValueError(f"mlp_digits: hidden_sizes must be a sequence of positive ints, got {hidden_sizes!r}")
         hidden = tuple(check_positive_int(self.kind, "hidden_sizes[]", h) for h in hidden_sizes)
-        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=2**31 - 1)
+        split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=MAX_SEED)
         super().__init__(digits(split_seed), batch_size)
         self.hidden_sizes = hidden
         self.config = {"hidden_sizes": hidden, "batch_size": self.batch_size, "split_seed": split_seed}
