@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from controllers.space import SearchSpace
-from nos.config import grammar_of
+from nos.config import RewardConfig, grammar_of
 from search_space import GRAMMAR, Grammar, Rule, rule_problem
 
 ENV_ID = "nos/OptimizerSearch-v0"
@@ -208,7 +209,7 @@ class OptimizerSearchEnv(gym.Env):
         return " ".join(units)
 
 
-CHILD_KEYS = ("task", "task_config", "steps", "learning_rates", "seeds", "signal", "baseline")
+CHILD_KEYS = tuple(f.name for f in dataclasses.fields(RewardConfig))
 """The [reward] keys of a search config that the environment accepts as arguments."""
 
 

@@ -170,8 +170,9 @@ class TargetReward:
         self._target = self.updates(target)
         if not np.all(np.isfinite(self._target)) or not np.any(self._target):
             raise ValueError(f"target {target} has non-finite or all-zero updates on the streams")
-        self._units = _units(self._target, elementwise=metric == "relative", zero_scale=zero_scale)
-        self._zeros = self._target == 0 if metric == "relative" and np.any(self._target == 0) else None
+        zeros = _zeros(self._target)
+        self._units = _units(self._target, zeros, elementwise=metric == "relative", zero_scale=zero_scale)
+        self._zeros = zeros if metric == "relative" and np.any(zeros) else None
         self._target_scaled = _scaled(self._target / self._units)
         self._target_norm2 = np.sum((self._target / self._units) ** 2, axis=-1)
 
@@ -249,14 +250,24 @@ def _signature(d: np.ndarray, up_to_scale: bool) -> str:
     return hashlib.sha256(mantissa.tobytes() + exponent.tobytes()).hexdigest()[:16]
 
 
-def _units(target: np.ndarray, elementwise: bool, zero_scale: float = 1.0) -> np.ndarray:
-    """The target's magnitude per coordinate (RMS over steps, floored above 0) or, elementwise,
-    |d*| wherever d* is not zero and `zero_scale` × the coordinate's RMS where it is."""
+def _rms(target: np.ndarray) -> np.ndarray:
+    """Each coordinate's RMS over steps, floored at 10⁻¹² of the largest."""
     rms = np.sqrt(np.mean(target**2, axis=0, keepdims=True))
-    rms = np.maximum(rms, 1e-12 * rms.max())
+    return np.maximum(rms, 1e-12 * rms.max())
+
+
+def _zeros(target: np.ndarray) -> np.ndarray:
+    """Where the target is zero: |d*| at most 10⁻¹² of its coordinate's RMS."""
+    return np.abs(target) <= 1e-12 * _rms(target)
+
+
+def _units(target: np.ndarray, zeros: np.ndarray, elementwise: bool, zero_scale: float = 1.0) -> np.ndarray:
+    """The target's magnitude per coordinate (its RMS) or, elementwise, |d*| where d* is not zero
+    and `zero_scale` × the coordinate's RMS where it is."""
+    rms = _rms(target)
     if not elementwise:
         return rms * np.ones_like(target)
-    return np.where(np.abs(target) > 1e-12 * rms, np.abs(target), zero_scale * rms)
+    return np.where(zeros, zero_scale * rms, np.abs(target))
 
 
 def _scaled(d: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 from controllers import SearchSpace
 from nos.env import ENV_ID, OptimizerSearchEnv
-from nos.target_reward import TargetReward, gradient_streams
+from nos.target_reward import DECAY_FRACTION, TargetReward, gradient_streams
 from search_space import GRAMMAR, KNOWN_RULES, parse
 from search_space.context import ema
 from tests.strategies import rules
@@ -220,7 +220,7 @@ def test_mse_of_a_multiple_of_the_target_is_analytic(scale, expected):
 @pytest.mark.parametrize("name", ["adam", "rmsprop", "powersign_ld", "addsign_rd", "signum"])
 def test_updates_match_a_step_by_step_optimizer_run(name, reward):
     """The vectorised evaluation equals running the rule as an optimizer would, step by step
-    (decay_steps 0.8·T: the decayed rules reach their end inside the bundle)."""
+    (decay_steps DECAY_FRACTION·T: the decayed rules reach their end inside the bundle)."""
     rule, bundle = KNOWN_RULES[name], reward.streams
     steps = bundle.g.shape[0]
     m = v = y = np.zeros_like(bundle.g[0])
@@ -228,7 +228,7 @@ def test_updates_match_a_step_by_step_optimizer_run(name, reward):
     for t in range(1, steps + 1):
         g = bundle.g[t - 1]
         m, v, y = ema(m, g, 0.9), ema(v, g * g, 0.999), ema(y, g**3, 0.999)
-        expected.append(rule.numpy_update(g, w=bundle.w[t - 1], m=m, v=v, y=y, t=t, decay_steps=0.8 * steps))
+        expected.append(rule.numpy_update(g, w=bundle.w[t - 1], m=m, v=v, y=y, t=t, decay_steps=round(DECAY_FRACTION * steps)))
     np.testing.assert_allclose(reward.updates(rule), np.array(expected), rtol=1e-12, atol=0)
 
 
