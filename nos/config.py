@@ -29,7 +29,7 @@ from pathlib import Path
 import tomllib
 
 from nos.errors import NosError
-from nos.limits import MAX_CONFIG_BYTES, MAX_LANES, MAX_SEED, MAX_STEPS
+from nos.limits import MAX_BATCH_SIZE, MAX_CONFIG_BYTES, MAX_LANES, MAX_SEED, MAX_STEPS
 
 PRESETS = ("quick", "rediscover", "paper")
 EXECUTORS = ("local", "ray")
@@ -176,7 +176,8 @@ def validate(config: SearchConfig) -> SearchConfig:
     """Range checks that types cannot express."""
     checks = [
         (config.budget >= 1, f"budget must be at least 1, got {config.budget}"),
-        (config.batch_size >= 1, f"batch_size must be at least 1, got {config.batch_size}"),
+        (1 <= config.batch_size <= MAX_BATCH_SIZE, f"batch_size must be in 1..{MAX_BATCH_SIZE:,}, got {config.batch_size}"),
+        (config.leaderboard >= 1, f"leaderboard must be at least 1, got {config.leaderboard}"),
         (config.max_seconds >= 0, f"max_seconds must be >= 0, got {config.max_seconds}"),
         (1 <= config.space.units <= 8, f"space.units must be in 1..8, got {config.space.units}"),
         (1 <= config.reward.steps <= MAX_STEPS, f"reward.steps must be in 1..{MAX_STEPS:,}, got {config.reward.steps}"),

@@ -17,6 +17,10 @@ MAX_LANES = 1_000_000
 they run in chunks, but their tables are allocated at once, and 10⁶ lanes of even the smallest
 task take days on a CPU."""
 
+MAX_BATCH_SIZE = 4096
+"""Rules a controller proposes in one step (the paper's batches hold tens to hundreds): a step
+is one store transaction, and `max_seconds` is checked between steps."""
+
 MAX_CHUNK_LANES = 4096
 """Lanes of one compiled call (`lanes_per_chunk`, `nos bench --ks`): each lane holds its own
 parameters and optimizer slots in memory at once."""

@@ -221,6 +221,8 @@ def search(
             config = _stored_config(store, config)
         elif (run_dir / STORE_NAME).exists():
             raise NosError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        elif run_dir.is_dir() and any(run_dir.iterdir()):
+            raise NosError(f"{run_dir} holds files but no run; give a new or empty --out")
         _check_task(config)
         controller = _make_controller(config)
         executor = make_executor(config.executor)

@@ -68,6 +68,8 @@ def _make_places(root):
     data = (truncated / STORE_NAME).read_bytes()
     (truncated / STORE_NAME).write_bytes(data[: len(data) // 3])
     (root / "file").write_text("a file, not a directory\n")
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("not a run\n")
     write_toml(SMALL, root / "good.toml")
     write_toml({**SMALL, "reward": {**SMALL["reward"], "steps": 61}}, root / "other.toml")
     (root / "typo.toml").write_text("budgt = 3\n")
@@ -131,6 +133,7 @@ BAD = [
     (["search", "--executor", "dask"], r"argument --executor: invalid choice: 'dask'"),
     (["search", "--config", f"{P}/good.toml", "--out", f"{P}/file/run"], r"cannot write to .*: Not a directory"),
     (["search", "--config", f"{P}/good.toml", "--out", f"{P}/run"], r"already holds a run; use --resume"),
+    (["search", "--config", f"{P}/good.toml", "--out", f"{P}/notes"], r"notes holds files but no run; give a new or empty --out$"),
     (["search", "--resume", f"{P}/absent"], r"absent is not a directory"),
     (["search", "--resume", f"{P}/empty"], r"empty is not a NOS run \(no store.sqlite\)"),
     (["search", "--resume", f"{P}/garbage"], r"is unreadable: file is not a database"),
@@ -163,6 +166,8 @@ BAD = [
     (["export", "g", "--format", "keras", "-o", "y.py", "--name", "1bad"], r"class name '1bad' is not a Python identifier"),
     (["export", f"{P}/garbage", "--format", "keras", "-o", "z.py"], r"is unreadable"),
     (["export", "g", "--format", "keras"], r"the following arguments are required: -o/--output"),
+    (["export", "g", "--format", "keras", "-o", "y.py", "--name", "super"], r"class name 'super' would hide Python's builtin super$"),
+    (["export", "g", "--format", "keras", "-o", "y.py", "--name", "ValueError"], r"would hide Python's builtin ValueError$"),
     (["bench", "--ks", "0"], r"--ks must be in 1..4,096, got \[0\]"),
     (["bench", "--ks", "16", "1000000"], r"--ks must be in 1..4,096, got \[16, 1000000\]"),
     (["bench", "--steps", "-1"], r"--steps must be in 1..1,000,000, got -1"),

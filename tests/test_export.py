@@ -521,6 +521,13 @@ def test_cli_writes_a_module_and_overwrites_only_with_force(tmp_path, capsys):
     assert "class Mine(torch.optim.Optimizer):" in path.read_text()
 
 
+def test_cli_writes_the_module_to_stdout_for_dash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, captured = _cli(["powersign", "--format", "keras", "-o", "-"], capsys)
+    assert code == 0 and not list(tmp_path.iterdir())
+    assert captured.out == export_rule(KNOWN_RULES["powersign"], "keras")
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -103,6 +103,7 @@ def test_check_task_names_the_failed_check(broken, check):
     (lambda: get_task("rosenbrock", dim=3), ["dim", "(none)"]),
     (lambda: get_task("mlp_digits", batch_size=0), ["batch_size must be a positive int, got 0"]),
     (lambda: get_task("mlp_digits", hidden_sizes=32), ["hidden_sizes must be a sequence"]),
+    (lambda: get_task("mlp_digits", hidden_sizes="32"), ["hidden_sizes must be a sequence of positive ints, got '32'"]),
     (lambda: get_task("quadratic", cond=0.5), ["cond must be a number >= 1"]),
     (lambda: register_task("rosenbrock", Rosenbrock), ["already registered"]),
 ])

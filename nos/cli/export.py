@@ -29,7 +29,7 @@ def register(subparsers):
     )
     parser.add_argument("rule", metavar="RULE", help="rule text or catalog name")
     parser.add_argument("--format", required=True, choices=FORMATS, help="the target framework")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE.py", help="where to write the module")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.py", help="where to write the module (- for stdout)")
     parser.add_argument("--name", metavar="ClassName", help="class name (default: from the catalog name)")
     parser.add_argument("--origin", metavar="TEXT", help="where the rule came from, for the docstring")
     parser.add_argument("--force", action="store_true", help="overwrite FILE.py if it exists")
@@ -52,6 +52,7 @@ def resolve_rule(text: str) -> ResolvedRule:
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
     from nos.export import export_rule
@@ -60,6 +61,9 @@ def run(args) -> int:
     source = export_rule(
         resolved.rule, args.format, class_name=args.name, origin=args.origin or resolved.origin
     )
+    if args.output == "-":
+        sys.stdout.write(source)
+        return 0
     path = Path(args.output)
     if path.is_dir():
         raise NosError(f"{path} is a directory; give a file name such as {path / 'optimizer.py'}")

@@ -10,6 +10,7 @@ module imports only its framework, never `nos`.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 
@@ -45,6 +46,8 @@ def export_rule(rule: Rule, format: str, class_name: str | None = None, origin: 
     class_name = class_name or default_class_name(rule)
     if not class_name.isidentifier() or keyword.iskeyword(class_name) or not class_name.isascii():
         raise ExportError(f"class name {class_name!r} is not a Python identifier")
+    if class_name in dir(builtins):
+        raise ExportError(f"class name {class_name!r} would hide Python's builtin {class_name}")
     if class_name in target.MODULE_NAMES:
         raise ExportError(f"class name {class_name!r} would hide the module's import of {class_name}")
     if origin is None:

@@ -42,7 +42,7 @@ class MLPDigits(SupervisedTask):
     num_outputs = NUM_CLASSES
 
     def __init__(self, hidden_sizes=(32,), batch_size=128, split_seed=0):
-        if isinstance(hidden_sizes, int) or not hasattr(hidden_sizes, "__iter__"):
+        if isinstance(hidden_sizes, (int, str)) or not hasattr(hidden_sizes, "__iter__"):
             raise ValueError(f"mlp_digits: hidden_sizes must be a sequence of positive ints, got {hidden_sizes!r}")
         hidden = tuple(check_positive_int(self.kind, "hidden_sizes[]", h) for h in hidden_sizes)
         split_seed = check_positive_int(self.kind, "split_seed", split_seed, minimum=0, maximum=MAX_SEED)
