@@ -3,7 +3,21 @@
 Heavy parts (TensorFlow) load on first use, so ``import nos`` and ``nos --help`` stay fast.
 """
 
+import os
+import signal
+import sys
 from importlib import import_module
+
+
+def _interrupted_while_starting(signum, frame):
+    sys.stderr.write("nos: interrupted\n")
+    os._exit(130)
+
+
+if sys.argv and (os.path.basename(sys.argv[0]) == "nos" or sys.argv[0] == "-m"):
+    # the console script, or `python -m nos` (argv[0] is "-m" while runpy imports the package):
+    # Ctrl-C while it starts is one line; `nos.cli.entry` takes over
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 _LAZY = {
     "RuleOptimizer": "nos.optimizer",

@@ -1,8 +1,13 @@
 """A `nos` process shows NOS's output only: no TensorFlow start-up or retracing noise."""
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 from tests.test_search import SMALL, write_toml
 
@@ -28,6 +33,20 @@ def test_a_search_prints_no_tensorflow_noise_and_an_error_is_exactly_one_line(tm
         ("nos evaluate: error: at position 5: expected an operand, a function call, '-' or '(' "
          "but found the end of the text")
     ]
+
+
+@pytest.mark.parametrize("command", ["script", "module"])
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(command, tmp_path):
+    """SIGINT while the package imports, while the subcommand loads, and while it trains."""
+    nos = [os.path.join(os.path.dirname(sys.executable), "nos")] if command == "script" else [sys.executable, "-m", "nos"]
+    for delay in (0.3, 1.0, 4.0):  # not earlier: the interpreter starts before any NOS code can run
+        process = subprocess.Popen([*nos, "evaluate", "g", "--task", "rosenbrock", "--steps", "1000000"], cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        stderr = process.communicate(timeout=60)[1]
+        assert process.returncode == 130 and re.fullmatch(r"nos( evaluate)?: interrupted\n", stderr), (delay, stderr)
 
 
 def test_verbose_is_accepted_before_or_after_the_command(tmp_path):

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 
 from nos.errors import NosError
@@ -71,13 +72,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> int:
-    """The console entry point (``nos``, ``python -m nos``): `main` without TensorFlow's noise."""
-    from nos.cli._quiet import quiet_native_logs, wants_everything
+    """The console entry point (``nos``, ``python -m nos``): `main` without TensorFlow's noise.
 
-    argv = sys.argv[1:]
-    if not wants_everything(argv):
-        quiet_native_logs()
-    return main([a for a in argv if a not in ("-v", "--verbose")])
+    Ctrl-C at any moment is one line and exit 130: while the `nos` package is imported, by the
+    handler `nos/__init__.py` installs in the console script; from here on, as KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        from nos.cli._quiet import quiet_native_logs, wants_everything
+
+        argv = sys.argv[1:]
+        if not wants_everything(argv):
+            quiet_native_logs()
+        return main([a for a in argv if a not in ("-v", "--verbose")])
+    except KeyboardInterrupt:
+        print("nos: interrupted", file=sys.stderr)
+        return 130
 
 
 def one_line(message) -> str:
