@@ -49,6 +49,7 @@ from search_space import Rule
 MASKED_LOGIT = -1e9
 ALGORITHMS = ("reinforce", "ppo")
 CREDITS = ("all", "live")
+ELITE_DISTINCT = ("program", "reward")
 WEIGHTS = "weights"
 
 
@@ -111,8 +112,8 @@ class RNNConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"rnn: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
-        if self.elite_distinct not in ("program", "reward"):
-            raise ValueError(f"rnn: elite_distinct must be program or reward, got {self.elite_distinct!r}")
+        if self.elite_distinct not in ELITE_DISTINCT:
+            raise ValueError(f"rnn: elite_distinct must be one of {', '.join(ELITE_DISTINCT)}, got {self.elite_distinct!r}")
         if self.credit not in CREDITS:
             raise ValueError(f"rnn: credit must be one of {', '.join(CREDITS)}, got {self.credit!r}")
         _check("elite_size", self.elite_size, int, lambda v: v >= 0, "an int >= 0")

@@ -213,6 +213,8 @@ def test_registry_names_unknown_controllers_and_options():
         ("rnn", {"algorithm": "a2c"}, "algorithm must be one of reinforce, ppo"),
         ("rnn", {"baseline_decay": 1.0}, r"baseline_decay must be a number in \[0, 1\)"),
         ("rnn", {"learning_rate": -1.0}, "learning_rate must be a positive number"),
+        ("rnn", {"credit": "dead"}, "credit must be one of all, live, got 'dead'"),
+        ("rnn", {"elite_distinct": "key"}, "elite_distinct must be one of program, reward, got 'key'"),
     ],
 )
 def test_bad_option_values_are_named(name, config, message):
