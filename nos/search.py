@@ -51,6 +51,9 @@ from nos.store import STORE_NAME, TEMPORARIES, RunStore, Sample
 from nos.table import markdown_table, text_table
 
 KEEP_CHECKPOINTS = 2
+CONFIG_FILE = "config.json"
+CREATION_FILES = (*TEMPORARIES, CONFIG_FILE)
+"""What a search killed while it created its run leaves: the next search there starts afresh."""
 RESUMABLE = ("budget", "max_seconds", "leaderboard", "executor")
 """Config keys a resumed run may change; everything else must match the stored config."""
 
@@ -221,14 +224,14 @@ def search(
             config = _stored_config(store, config)
         elif (run_dir / STORE_NAME).exists():
             raise NosError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-        elif run_dir.is_dir() and any(run_dir.iterdir()):
+        elif run_dir.is_dir() and any(p.name not in CREATION_FILES for p in run_dir.iterdir()):
             raise NosError(f"{run_dir} holds files but no run; give a new or empty --out")
         _check_task(config)
         controller = _make_controller(config)
         executor = make_executor(config.executor)
         if store is None:
             readable = json.dumps(config.to_dict(), indent=2)
-            store = RunStore.create(run_dir, config.to_dict(), files={"config.json": readable})
+            store = RunStore.create(run_dir, config.to_dict(), files={CONFIG_FILE: readable})
             store.lock()
         for name in TEMPORARIES:  # left by a killed process; this one holds the lock
             (run_dir / name).unlink(missing_ok=True)
