@@ -196,13 +196,17 @@ def validate(config: SearchConfig) -> SearchConfig:
         if not ok:
             raise ConfigError(message)
     from search_space import GRAMMAR, KNOWN_RULES
+    from search_space.vocabulary import GRADIENT_SYMBOLS
 
     if config.reward.baseline not in KNOWN_RULES:
         raise ConfigError(f"reward.baseline {config.reward.baseline!r} is not a known rule")
     try:
-        GRAMMAR.subset(config.space.operands, config.space.unary, config.space.binary)
+        grammar = GRAMMAR.subset(config.space.operands, config.space.unary, config.space.binary)
     except ValueError as error:
         raise ConfigError(f"space: {error}") from None
+    if not any(row.symbol().free_symbols & GRADIENT_SYMBOLS for row in grammar.operands):
+        raise ConfigError("space.operands: none depends on the gradient (g, m, v, y), so every rule "
+                          "of the space would be invalid")
     return config
 
 

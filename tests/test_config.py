@@ -35,6 +35,7 @@ def test_rediscover_preset_can_express_powersign_and_addsign_with_decays():
         ("[reward]\nbaseline = 'nadam'", "not a known rule"),
         ("[space]\nunits = 0", "units must be in"),
         ("[space]\nunary = ['cosh']", "unknown grammar rows"),
+        ("[space]\noperands = ['1', '2']", r"space.operands: none depends on the gradient \(g, m, v, y\)"),
         ("[controller]\nname = 'genetic'", "controller.name"),
         ("[surprise]\nx = 1", "unknown key 'surprise'"),
         ("budget = 10\n[space", "not valid TOML"),
