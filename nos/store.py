@@ -13,10 +13,20 @@ read-only first (a file that is not a NOS store is never modified). Tables:
              seconds. "failed": the executor could not train the rule (reason says why); reward 0,
              never served from the cache.
     batches  one row per controller step: sizes, timings, controller stats, checkpoint
+    chain    one row per controller step: its integrity record (below)
+
+Integrity: step b's record is SHA-256 over the record of step b − 1 (for step 0, over the meta
+rows), the step's `batches` row and its `samples` rows, every column as stored; it is written in
+the step's transaction. Opening a store (`nos verify`, `--resume`, a run reference in
+`nos evaluate`/`nos export`) recomputes the chain and names the first step whose rows changed,
+are missing or have no step; the run must then be fixed or discarded, never resumed, since
+nothing later can be trusted. This detects corruption and accidental edits, not a deliberate
+forger, who can recompute the chain. Stores made before the chain existed open unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -64,6 +74,7 @@ CREATE TABLE IF NOT EXISTS batches (
     checkpoint TEXT,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS chain (batch INTEGER PRIMARY KEY, digest TEXT NOT NULL);
 """
 
 
@@ -149,7 +160,13 @@ class RunStore:
         if not path.is_file():
             raise NosError(f"{run_dir} is not a NOS run (no {STORE_NAME})")
         _check_readonly(path)
-        return cls(path)
+        store = cls(path)
+        try:
+            store.verify()
+        except NosError:
+            store.close()
+            raise
+        return store
 
     def lock(self):
         """Hold `LOCK_NAME` beside the store until `close` (or the process's death, SIGKILL
@@ -216,6 +233,47 @@ class RunStore:
                     info.get("seconds_store"), json.dumps(info.get("stats", {})), info.get("checkpoint"), now,
                 ),
             )
+            if self.chained:
+                row = self.db.execute("SELECT digest FROM chain WHERE batch = ?", (batch - 1,)).fetchone()
+                self.db.execute("INSERT INTO chain VALUES (?, ?)", (batch, self._digest(batch, row[0] if row else None)))
+
+    @property
+    def chained(self) -> bool:
+        """True when the store keeps integrity records (every store made since they exist)."""
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chain'").fetchone() is not None
+
+    def _digest(self, batch: int, previous: str | None) -> str:
+        """The integrity record of step `batch` given step batch − 1's (None for step 0)."""
+        if previous is None:
+            previous = _sha256([tuple(row) for row in self.db.execute("SELECT name, value FROM meta ORDER BY name")])
+        step = self.db.execute("SELECT * FROM batches WHERE batch = ?", (batch,)).fetchone()
+        rows = self.db.execute("SELECT * FROM samples WHERE batch = ? ORDER BY position", (batch,)).fetchall()
+        return _sha256([previous, tuple(step), [tuple(row) for row in rows]])
+
+    def verify(self) -> int:
+        """Recompute the integrity chain; the number of steps verified (0 for a store made before
+        the chain existed). NosError naming the first step that does not match."""
+        where = f"run store {self.path}"
+        try:
+            if not self.chained:
+                return 0
+            steps = [b for (b,) in self.db.execute("SELECT batch FROM batches ORDER BY batch")]
+            records = dict(self.db.execute("SELECT batch, digest FROM chain").fetchall())
+            for expected, batch in enumerate(steps):
+                if batch != expected:
+                    raise NosError(f"{where} is damaged: step {expected} is missing")
+            stray = self.db.execute("SELECT MIN(batch) FROM samples WHERE batch NOT IN (SELECT batch FROM batches)").fetchone()[0]
+            if stray is not None:
+                raise NosError(f"{where} is damaged: samples of step {stray} have no step record")
+            previous = None
+            for batch in steps:
+                previous = self._digest(batch, previous)
+                if records.get(batch) != previous:
+                    raise NosError(f"{where} is damaged: step {batch} differs from what was committed "
+                                   "(integrity record mismatch)")
+        except sqlite3.Error as error:
+            raise NosError(f"{where} is unreadable: {error}") from None
+        return len(steps)
 
     def known_rewards(self) -> tuple[dict, dict]:
         """Stored outcomes of evaluated rules, by canonical key and by fingerprint."""
@@ -282,6 +340,11 @@ class _Transaction:
     def __exit__(self, kind, value, traceback):
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         return False
+
+
+def _sha256(value) -> str:
+    """SHA-256 of `value`'s JSON (floats as their exact repr, so any changed bit changes it)."""
+    return hashlib.sha256(json.dumps(value, separators=(",", ":")).encode()).hexdigest()
 
 
 def _finite_or_none(value):

@@ -177,6 +177,10 @@ BAD = [
     (["rediscover", "--target", "lion"], r"unknown target 'lion'"),
     (["rediscover", "--controllers", "genetic"], r"argument --controllers: invalid choice: 'genetic'"),
     (["rediscover", "--out", f"{P}/file/x"], r"cannot write to .*: Not a directory"),
+    (["verify", f"{P}/absent"], r"nos verify: error: .*absent is not a directory$"),
+    (["verify", f"{P}/empty"], r"empty is not a NOS run \(no store.sqlite\)$"),
+    (["verify", f"{P}/garbage"], r"is unreadable: file is not a database$"),
+    (["verify"], r"the following arguments are required: RUN_DIR"),
     (["launch"], r"nos: error: argument COMMAND: invalid choice: 'launch'"),
     ([], r"nos: error: the following arguments are required: COMMAND"),
 ]
