@@ -162,7 +162,7 @@ class RunStore:
         _check_readonly(path)
         store = cls(path)
         try:
-            store.verify()
+            store.steps_verified = store.verify()
         except NosError:
             store.close()
             raise

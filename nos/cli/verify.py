@@ -20,7 +20,7 @@ def run(args) -> int:
 
     store = RunStore.open(args.run_dir)  # verifies; NosError names the first bad step
     try:
-        steps, samples = store.verify(), store.sample_count()
+        steps, samples = store.steps_verified, store.sample_count()
     finally:
         store.close()
     if steps or not samples:
