@@ -32,6 +32,9 @@ def test_the_protocol_tunes_then_reruns_the_best_learning_rate_on_every_seed():
 
 def test_nos_evaluate_writes_tables_and_plots(tmp_path, capsys):
     out = tmp_path / "eval"
+    out.mkdir()
+    (out / "curves_rosenbrock.png").write_bytes(b"a previous evaluation's plot")
+    (out / "notes.txt").write_text("the user's own file")
     code = main(["evaluate", "powersign", "sign(m)*g", "--no-baselines", "--task", "quadratic",
                  "--learning-rates", *map(str, GRID), "--seeds", "2", "--steps", "30", "--out", str(out)])
     assert code == 0
@@ -42,6 +45,9 @@ def test_nos_evaluate_writes_tables_and_plots(tmp_path, capsys):
     assert (out / "results.csv").read_text().startswith("task,rule,")
     for name in ("curves_quadratic.png", "lr_sensitivity_quadratic.png", "summary.png"):
         assert (out / name).stat().st_size > 5000
+    assert sorted(p.name for p in out.iterdir()) == [  # stale outputs gone, nothing staged left
+        "curves_quadratic.png", "lr_sensitivity_quadratic.png", "notes.txt", "results.csv", "results.json",
+        "results.md", "summary.png"]
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from nos.limits import MAX_STEPS, check_lanes
+
+OUTPUTS = ("results.csv", "results.md", "results.json", "summary.png", "curves_*.png", "lr_sensitivity_*.png")
+"""What `nos evaluate` writes into --out; a new evaluation there replaces all of them."""
 
 
 def register(subparsers):
@@ -77,13 +83,21 @@ def run(args) -> int:
     )
     rows = table_rows(outcomes)
     print(text_table(HEADERS, rows))
-    (out / "results.csv").write_text(csv_table(HEADERS, rows))
-    (out / "results.md").write_text(markdown_table(HEADERS, rows) + "\n")
-    (out / "results.json").write_text(json.dumps([o.record() for o in outcomes], indent=2))
-    if not args.no_plots:
-        for task in tasks:
-            plots.loss_curves(outcomes, task, out / f"curves_{task}.png")
-            plots.lr_sensitivity(outcomes, task, out / f"lr_sensitivity_{task}.png")
-        plots.summary(outcomes, out / "summary.png")
+    staging = Path(tempfile.mkdtemp(prefix=".nos-evaluate-", dir=out))
+    try:  # written beside, then moved in: an interrupted evaluation leaves the previous set whole
+        (staging / "results.csv").write_text(csv_table(HEADERS, rows))
+        (staging / "results.md").write_text(markdown_table(HEADERS, rows) + "\n")
+        (staging / "results.json").write_text(json.dumps([o.record() for o in outcomes], indent=2))
+        if not args.no_plots:
+            for task in tasks:
+                plots.loss_curves(outcomes, task, staging / f"curves_{task}.png")
+                plots.lr_sensitivity(outcomes, task, staging / f"lr_sensitivity_{task}.png")
+            plots.summary(outcomes, staging / "summary.png")
+        for stale in (path for pattern in OUTPUTS for path in out.glob(pattern)):
+            stale.unlink()
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"results and plots in {out}/")
     return 0
