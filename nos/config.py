@@ -111,7 +111,8 @@ class SearchConfig:
     budget: int = 64
     """Number of rules to sample (cached and invalid ones count)."""
     max_seconds: float = 0.0
-    """Wall-time budget in seconds; 0 means no limit."""
+    """Wall-time budget in seconds; 0 means no limit. A step in flight when it runs out keeps the
+    samples before its first untrained rule (see `nos.search`)."""
     batch_size: int = 16
     """Rules proposed per controller step."""
     leaderboard: int = 10

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nos.limits import MAX_STEPS, check_lanes
+from nos.limits import LANES_PER_CHUNK, MAX_STEPS, check_lanes
 from nos.interpreter.lanes import resolve_rule, resolve_task, run_lanes
 from nos.table import text_table
 from search_space import Rule, rule_problem
@@ -145,7 +145,7 @@ class Evaluation:
 
 
 def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: int = 300, *,
-             task_config=None, curve_points: int = 30, lanes_per_chunk: int = 256,
+             task_config=None, curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK,
              progress: bool = False, rows="auto") -> Evaluation:
     """Train every rule at every learning rate and seed on `task`; see the module docstring.
 

@@ -19,7 +19,11 @@ task take days on a CPU."""
 
 MAX_BATCH_SIZE = 4096
 """Rules a controller proposes in one step (the paper's batches hold tens to hundreds): a step
-is one store transaction, and `max_seconds` is checked between steps."""
+is one store transaction. A step still in flight when `max_seconds` runs out is cut short (see
+`nos.search`)."""
+
+LANES_PER_CHUNK = 256
+"""Lanes of one compiled call by default: where a CPU's throughput levels off (`nos bench`)."""
 
 MAX_CHUNK_LANES = 4096
 """Lanes of one compiled call (`lanes_per_chunk`, `nos bench --ks`): each lane holds its own

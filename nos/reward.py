@@ -76,11 +76,13 @@ class Scorer:
             "steps": self.config.steps,
         }
 
-    def evaluate(self, rules) -> list:
-        """One record (see `nos.executors.chunk.record`) or `Failure` per rule, text or Rule."""
+    def evaluate(self, rules, deadline: float | None = None) -> list:
+        """One record (see `nos.executors.chunk.record`) or `Failure` per rule, text or Rule; with
+        a `deadline`, for the prefix of `rules` trained before it (see `Executor.run`)."""
         texts = [rule if isinstance(rule, str) else str(rule) for rule in rules]
-        self.rules_trained += len(texts)
-        return self.executor.run(texts, self.child())
+        results = self.executor.run(texts, self.child(), deadline)
+        self.rules_trained += len(results)
+        return results
 
     def measure_baseline(self) -> float:
         """The baseline rule's score (computed once; stored with the run)."""
@@ -94,10 +96,11 @@ class Scorer:
             self.baseline_score = score
         return self.baseline_score
 
-    def score(self, rules) -> list[Scored]:
+    def score(self, rules, deadline: float | None = None) -> list[Scored]:
+        """The `Scored` outcome of each rule (of a prefix of them with a `deadline`)."""
         baseline = self.measure_baseline()
         outcomes = []
-        for result in self.evaluate(rules) if rules else []:
+        for result in self.evaluate(rules, deadline) if rules else []:
             if isinstance(result, Failure):
                 attempts = {"attempts": result.attempts}
                 outcomes.append(Scored("failed", 0.0, None, None, result.reason, attempts, result.seconds))

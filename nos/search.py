@@ -16,7 +16,9 @@ That holds for any interruption, SIGKILL included:
 
 Rules are trained by an executor (`nos.executors`: this process, or Ray tasks). A rule whose
 chunk crashed, raised or timed out is stored with source and status "failed" and its reason,
-gets reward 0, and is never served from the cache. Ctrl-C and SIGTERM stop the search at once;
+gets reward 0, and is never served from the cache. With `max_seconds`, the executor starts no
+chunk after the deadline; the step in flight then keeps its samples up to its first untrained
+rule (the controller learns from those), commits them, and the search stops. Ctrl-C and SIGTERM stop the search at once;
 the step in flight is lost, everything committed stays (exit status 130 and 143 in the CLI).
 
 Run directory layout::
@@ -264,8 +266,9 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             with store.transaction():
                 store.set_meta("baseline_score", baseline)
         search_log = SearchLog(run_dir, total=config.budget, done=sampled, progress=progress, store=store)
+        deadline = started + config.max_seconds if config.max_seconds else None
         while sampled < config.budget:
-            if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 log(f"stopping: the time budget of {config.max_seconds:g}s is spent")
                 break
             n = min(config.batch_size, config.budget - sampled)
@@ -283,14 +286,21 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
                 if samples[i] is None:
                     fresh.setdefault(rule.key, []).append(i)
 
-            # 3. evaluate only new rules, through the executor; failures are recorded, not cached
+            # 3. evaluate only new rules, through the executor; failures are recorded, not cached.
+            #    Past the deadline the step keeps the samples before its first untrained rule.
             tick = time.perf_counter()
             unique = [rules[positions[0]] for positions in fresh.values()]
-            for positions, scored in zip(fresh.values(), scorer.score(unique)):
+            for positions, scored in zip(fresh.values(), scorer.score(unique, deadline)):
                 for j, i in enumerate(positions):
                     source = "failed" if scored.status == "failed" else "evaluated" if j == 0 else "cache"
                     samples[i] = _sample(rules[i], scored, source, first=j == 0)
             seconds_evaluate = time.perf_counter() - tick
+            if None in samples:
+                n = samples.index(None)
+                rules, samples = rules[:n], samples[:n]
+                if n == 0:
+                    log(f"stopping: the time budget of {config.max_seconds:g}s is spent")
+                    break
 
             # 4. rewards → novelty-shaped rewards → controller update (the store keeps the rewards)
             tick = time.perf_counter()

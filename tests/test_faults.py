@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nos.executors.base
 import nos.search
 from nos.config import ExecutorConfig, from_dict
 from nos.errors import NosError
@@ -69,6 +70,67 @@ def test_a_local_chunk_over_its_time_budget_is_failed_when_it_returns(monkeypatc
     outcomes = executor.run(["g", "m"], CHILD)
     assert _failed(outcomes) == [False, True]
     assert outcomes[1].reason == "timeout after 1.5s" and outcomes[1].attempts == 1
+
+
+class _Clock:
+    """time.perf_counter, moved forward `jump` seconds when told: a deadline that runs out on cue."""
+
+    def __init__(self):
+        self.real, self.offset = time.perf_counter, 0.0
+
+    def __call__(self):
+        return self.real() + self.offset
+
+
+def _jump_after_call(monkeypatch, clock: _Clock, call: int, jump: float) -> list:
+    """Make `LocalExecutor.run_chunks` move `clock` forward after its `call`-th call (0-based);
+    returns the rules each call trained."""
+    calls, original = [], LocalExecutor.run_chunks
+
+    def run_chunks(self, chunks, child, fault):
+        outcomes = original(self, chunks, child, fault)
+        calls.append([text for chunk in chunks for text in chunk])
+        if len(calls) == call + 1:
+            clock.offset += jump
+        return outcomes
+
+    monkeypatch.setattr(LocalExecutor, "run_chunks", run_chunks)
+    monkeypatch.setattr(time, "perf_counter", clock)
+    return calls
+
+
+def test_with_a_deadline_no_chunk_starts_after_it(monkeypatch):
+    texts = ["g", "m", "sign(g)", "sign(m)", "adam", "sgd"]
+    monkeypatch.setattr(nos.executors.base, "LANES_PER_CHUNK", 2)  # chunks of 2 rules of 1 lane each
+    executor = LocalExecutor(ExecutorConfig())
+    calls = _jump_after_call(monkeypatch, clock := _Clock(), call=0, jump=100.0)
+    outcomes = executor.run(texts, CHILD, deadline=clock() + 50.0)
+    assert calls == [["g", "m"]] and len(outcomes) == 2 and _failed(outcomes) == [False, False]
+    assert executor.run(texts, CHILD, deadline=clock() - 1.0) == []
+    assert len(executor.run(texts, CHILD, deadline=clock() + 50.0)) == 6 and calls[-3:] == [
+        ["g", "m"], ["sign(g)", "sign(m)"], ["adam", "sgd"]
+    ]
+    assert len(executor.run(texts, CHILD)) == 6 and calls[-1] == texts  # no deadline: one chunk
+
+
+def test_a_step_in_flight_when_max_seconds_runs_out_keeps_what_it_trained(tmp_path, monkeypatch):
+    """The first step's first chunk trains, then the clock passes `max_seconds`: the step keeps its
+    samples up to the first untrained rule, the search stops, and resume completes the budget."""
+    config = from_dict({**SMALL, "budget": 64, "batch_size": 64, "max_seconds": 1000})
+    monkeypatch.setattr(nos.executors.base, "LANES_PER_CHUNK", 8)  # chunks of 4 rules of 2 lanes
+    logged = []
+    calls = _jump_after_call(monkeypatch, _Clock(), call=1, jump=2000.0)  # call 0: the baseline
+    summary = search(config, tmp_path / "run", progress=False, log=logged.append)
+    assert len(calls) == 2 and len(calls[1]) == 4
+    trained = [text for _, _, text, _, source, _ in rows_of(tmp_path / "run") if source == "evaluated"]
+    assert trained == calls[1] and summary.rules_trained == 4
+    assert 4 <= summary.samples < 64 and summary.samples == len(rows_of(tmp_path / "run"))
+    assert logged[-1] == "stopping: the time budget of 1000s is spent"
+    RunStore.open(tmp_path / "run").close()  # its integrity chain holds
+
+    monkeypatch.undo()
+    resumed = search(from_dict({**SMALL, "budget": 64, "batch_size": 64}), tmp_path / "run", resume=True, **QUIET)
+    assert resumed.samples == 64
 
 
 def test_a_malformed_fault_variable_is_a_clear_error(monkeypatch):

@@ -1,5 +1,5 @@
-"""The Ray executor on a local 2-CPU instance: the same store as the local executor, crashed
-workers retried then failed, hung workers stopped.
+"""The Ray executor on a local 2-CPU instance: cold workers warmed outside the chunks' time, the
+same store as the local executor, crashed workers retried then failed, hung workers stopped.
 
 One Ray instance serves the module; its two workers import TensorFlow once each and keep their
 compiled loops, so every test after the first pays only for training.
@@ -37,6 +37,16 @@ def _executor(**options):
 
 def _fault(rule, action, **options):
     return json.dumps({"rule": str(parse(rule)), "action": action, **options})
+
+
+def test_a_cold_workers_start_up_is_not_counted_as_its_chunks_time(cluster, monkeypatch):
+    """First in the module, so the workers are cold; their set-up is slowed past the time budget."""
+    slow = {"rule": "", "action": "slow-start", "seconds": 12}
+    monkeypatch.setenv(faults.VARIABLE, json.dumps(slow))
+    executor = _executor(chunk_size=1, timeout_seconds=10)
+    outcomes = executor.run(TEXTS[:2], CHILD)
+    assert executor.workers_warmed == 2, "the workers were not cold: run this test first in its module"
+    assert not any(isinstance(o, Failure) for o in outcomes), outcomes
 
 
 def test_ray_and_local_searches_fill_the_same_store(cluster, tmp_path):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import abc
 import math
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 from nos.config import ExecutorConfig
 from nos.executors import faults
+from nos.limits import LANES_PER_CHUNK
 
 REASON_LENGTH = 300
 
@@ -30,19 +32,29 @@ class Executor(abc.ABC):
     def __init__(self, config: ExecutorConfig):
         self.config = config
 
-    def run(self, texts: list[str], child: dict) -> list:
+    def run(self, texts: list[str], child: dict, deadline: float | None = None) -> list:
         """Train every rule of `texts` with `child` (keyword arguments of `nos.evaluation.evaluate`).
 
         Returns one outcome per text, in order: the record `chunk.evaluate_chunk` made of it, or
-        a `Failure`.
+        a `Failure`. With a `deadline` (a `time.perf_counter` value), chunks are at most one
+        compiled call (`LANES_PER_CHUNK` lanes) and run `slots()` at a time; none starts after
+        the deadline, so the outcomes may cover only a prefix of `texts`.
         """
         if not texts:
             return []
         size = self.chunk_size(len(texts))
+        if deadline is not None and not self.config.chunk_size:
+            lanes_per_rule = len(child["learning_rates"]) * len(child["seeds"])
+            size = min(size, max(1, LANES_PER_CHUNK // lanes_per_rule))
         chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+        group = len(chunks) if deadline is None else self.slots()
         outcomes = []
-        for chunk, outcome in zip(chunks, self.run_chunks(chunks, child, faults.from_environment())):
-            outcomes += outcome if isinstance(outcome, list) else [outcome] * len(chunk)
+        for start in range(0, len(chunks), group):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            part = chunks[start : start + group]
+            for chunk, outcome in zip(part, self.run_chunks(part, child, faults.from_environment())):
+                outcomes += outcome if isinstance(outcome, list) else [outcome] * len(chunk)
         return outcomes
 
     def chunk_size(self, n: int) -> int:

@@ -5,8 +5,9 @@
 A chunk that holds the rule text `rule` (as the executor sends it: canonical text, or a catalog
 name) misbehaves before training: ``"exit"`` ends the worker process at once (``os._exit(70)``,
 what a segfault or the OOM killer does), ``"raise"`` raises a RuntimeError inside the
-evaluation, ``"sleep"`` hangs for ``seconds`` (default 3600). ``attempts`` (default: all)
-limits the fault to the chunk's first N attempts, so that a retry can succeed.
+evaluation, ``"sleep"`` hangs for ``seconds`` (default 3600), ``"slow-start"`` makes a cold Ray
+worker's set-up (TensorFlow's import) take ``seconds`` longer, whatever `rule` is. ``attempts``
+(default: all) limits the fault to the chunk's first N attempts, so that a retry can succeed.
 
 The executor reads the variable in the driver at each call and sends the fault with every
 chunk, so Ray workers need not have it in their environment. Unset, nothing happens.
@@ -19,7 +20,7 @@ import os
 import time
 
 VARIABLE = "NOS_INJECT_FAULT"
-ACTIONS = ("exit", "raise", "sleep")
+ACTIONS = ("exit", "raise", "sleep", "slow-start")
 
 
 def from_environment() -> dict | None:
@@ -39,10 +40,18 @@ def from_environment() -> dict | None:
 
 def trigger(fault: dict | None, texts: list[str], attempt: int) -> None:
     """Misbehave as `fault` says when this chunk holds its rule and the attempt is covered."""
-    if not fault or fault["rule"] not in texts or attempt >= fault.get("attempts", float("inf")):
+    if not fault or fault["action"] == "slow-start" or fault["rule"] not in texts:
+        return
+    if attempt >= fault.get("attempts", float("inf")):
         return
     if fault["action"] == "exit":
         os._exit(70)
     if fault["action"] == "raise":
         raise RuntimeError(f"injected fault on {fault['rule']}")
     time.sleep(float(fault.get("seconds", 3600)))
+
+
+def slow_start(fault: dict | None) -> None:
+    """Delay a worker's set-up when `fault` is a ``"slow-start"``."""
+    if fault and fault["action"] == "slow-start":
+        time.sleep(float(fault.get("seconds", 3600)))

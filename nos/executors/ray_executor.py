@@ -4,7 +4,10 @@
     nos search --executor ray --ray-address auto    # the cluster `ray start --head` made
 
 At most `slots()` chunks are in flight (the cluster's CPUs / ``cpus_per_task``), so a chunk's
-clock starts when it can run. Outcomes, per chunk:
+clock starts when it can run. Before its first chunk, and after a timeout killed a worker, the
+executor warms `slots()` workers (each imports TensorFlow once, untimed, within
+``STARTUP_SECONDS``), so ``timeout_seconds`` measures chunks, not a cold worker's imports.
+Outcomes, per chunk:
   - records, when the task returns;
   - a retry, when the worker died (``WorkerCrashedError``: os._exit, segfault, OOM killer, a lost
     node) or the task raised, up to ``retries`` times; then `Failure` with the last reason;
@@ -24,12 +27,15 @@ import sys
 import time
 
 from nos.errors import NosError
+from nos.executors import faults
 from nos.executors.base import Executor, Failure, gave_up, one_line
 from nos.executors.chunk import evaluate_chunk
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 """Environment of a worker before it imports TensorFlow: quiet, on CPU (several workers on one
 GPU would each claim all of its memory)."""
+STARTUP_SECONDS = 600.0
+"""How long warming a worker (TensorFlow's import) may take before the executor gives up."""
 CONNECT_SECONDS = 10.0
 """How long to try reaching a cluster's address before giving up (ray.init alone retries for
 many minutes, deaf to SIGTERM)."""
@@ -61,6 +67,9 @@ class RayExecutor(Executor):
             except Exception as error:  # noqa: BLE001 — the exception type varies by Ray version
                 raise NosError(f"cannot start {where}: {one_line(error)}") from None
         self.task = ray.remote(worker_chunk).options(num_cpus=config.cpus_per_task, max_retries=0)
+        self.warmer = ray.remote(warm_worker).options(num_cpus=config.cpus_per_task, max_retries=1)
+        self.warm = False
+        self.workers_warmed = 0
 
     def slots(self) -> int:
         cpus = self.ray.cluster_resources().get("CPU", 1.0)
@@ -74,6 +83,8 @@ class RayExecutor(Executor):
         slots = self.slots()
         try:
             while waiting or running:
+                if not self.warm:
+                    self._warm_up(slots - len(running), fault)
                 while waiting and len(running) < slots:
                     i, attempt, spent = waiting.popleft()
                     ref = self.task.remote(chunks[i], child, attempt, fault, self.config.cpus_per_task)
@@ -99,10 +110,26 @@ class RayExecutor(Executor):
                         ray.cancel(ref, force=True)
                         del running[ref]
                         outcomes[i] = Failure(f"timeout after {limit:g}s", attempt + 1, spent + now - started)
+                        self.warm = False  # its worker was killed; the next one starts cold
         finally:
             for ref in running:
                 ray.cancel(ref, force=True)
         return outcomes
+
+    def _warm_up(self, workers: int, fault) -> None:
+        """Run `warm_worker` on `workers` idle workers at once (untimed by ``timeout_seconds``)."""
+        refs = [self.warmer.remote(self.config.cpus_per_task, fault) for _ in range(max(workers, 0))]
+        if refs:
+            done, pending = self.ray.wait(refs, num_returns=len(refs), timeout=STARTUP_SECONDS)
+            for ref in pending:
+                self.ray.cancel(ref, force=True)
+            if pending:
+                raise NosError(f"Ray workers did not start within {STARTUP_SECONDS:g}s")
+            try:
+                self.workers_warmed += sum(self.ray.get(done))
+            except self.ray.exceptions.RayError as error:
+                raise NosError(f"a Ray worker failed to start: {_reason(self.ray, error)}") from None
+        self.warm = True
 
     def close(self) -> None:
         if self.owns_ray and self.ray.is_initialized():
@@ -110,12 +137,24 @@ class RayExecutor(Executor):
 
 
 def worker_chunk(texts, child, attempt, fault, cpus: float) -> list[dict]:
-    """`evaluate_chunk` in a Ray worker; the first call sets up TensorFlow (`WORKER_ENV`, and
-    ``cpus`` threads, at least 1, so that tasks sharing a node do not oversubscribe it)."""
+    """`evaluate_chunk` in a Ray worker, set up by `warm_worker` if it was not."""
+    warm_worker(cpus, fault)
+    return evaluate_chunk(texts, child, attempt, fault)
+
+
+def warm_worker(cpus: float, fault) -> bool:
+    """Set up this worker once: `WORKER_ENV`, ``cpus`` TensorFlow threads (at least 1, so that
+    tasks sharing a node do not oversubscribe it), then TensorFlow and the engine imported.
+    True when this call did the work (the worker was cold)."""
+    if "nos.evaluation" in sys.modules:
+        return False
     if "tensorflow" not in sys.modules:
         threads = str(max(1, int(cpus)))
         os.environ.update(WORKER_ENV, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads)
-    return evaluate_chunk(texts, child, attempt, fault)
+    faults.slow_start(fault)
+    import nos.evaluation  # noqa: F401 — TensorFlow, Keras and the engine, once per worker
+
+    return True
 
 
 def _probe(address: str, seconds: float = CONNECT_SECONDS):

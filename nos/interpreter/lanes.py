@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from nos.interpreter.encoding import RowTable, encode, pad_programs
 from nos.interpreter.loop import compiled_loop, compiled_tables, curve_windows
-from nos.limits import MAX_CHUNK_LANES, MAX_SEED
+from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import KNOWN_RULES, Rule, parse
 
 GROW_TO_FULL = 0.5
@@ -107,7 +107,7 @@ def plan_chunks(seeds, lanes_per_chunk: int, shared_batch: bool) -> tuple[int, l
 
 
 def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=None, decay_steps=None,
-              curve_points: int = 30, lanes_per_chunk: int = 256, units: int | None = None, rows="auto",
+              curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK, units: int | None = None, rows="auto",
               keep_params: bool = False, progress: bool = False, shared_batch: bool | None = None) -> LaneResults:
     """Train lane n with ``rules[n]``, ``learning_rates[n]`` and ``seeds[n]`` for `steps` steps.
 
