@@ -16,6 +16,12 @@ Measured in one process, so that ratios compare like with like on a shared machi
    (`nos.RuleOptimizer`) and ``fit`` T steps
    of batch 128; rule-lanes per second over a few rules, after one untimed warm-up.
 4. rosenbrock: rule-lanes per second of the interpreter at 4000 steps.
+5. end to end: a real search (`nos.search.search`: the quick preset with the random controller,
+   a fixed number of samples, a fresh run directory), timed from the call to its return, as
+   trained lanes (rules trained × learning rates × seeds) per second and as a fraction of the
+   search kernel's child FLOP rate measured in the same run; with its split into the baseline's
+   measurement, the steps' propose / evaluate (compile + train + validate) / update / store, and
+   the rest (run directory, TensorBoard, leaderboard).
 
 Child FLOPs of one lane and step count the MLP's matmuls only, forward and backward:
 6 · batch · Σ_layers fan_in · fan_out (= 6·128·(64·32 + 32·10) ≈ 1.82 MFLOP for mlp_digits);
@@ -115,6 +121,37 @@ def naive_lanes(task, names, steps: int) -> dict:
             "lanes_per_second": len(names) / seconds}
 
 
+def end_to_end(samples: int, kernel_flops_per_second: float) -> dict:
+    """Time `nos.search.search` on the quick preset with the random controller for `samples`
+    samples in a fresh run directory; see the module docstring (5.)."""
+    import tempfile
+
+    from nos.config import from_dict, load_preset
+    from nos.search import search
+    from nos.tasks import get_task
+
+    data = load_preset("quick").to_dict()
+    data.update(budget=samples, controller={"name": "random"})
+    config = from_dict(data)
+    reward = config.reward
+    with tempfile.TemporaryDirectory(prefix="nos-bench-") as directory:
+        started = time.perf_counter()
+        summary = search(config, directory, progress=False, log=lambda *_: None)
+        seconds = time.perf_counter() - started
+    lanes = summary.rules_trained * len(reward.learning_rates) * len(reward.seeds)
+    flops = lanes * reward.steps * child_flops(get_task(reward.task, **reward.task_config))
+    split = dict(summary.seconds)
+    split["baseline"] = summary.seconds_baseline
+    split["other"] = max(seconds - sum(split.values()), 0.0)
+    return {
+        "preset": "quick", "controller": "random", "task": reward.task, "steps": reward.steps,
+        "samples": summary.samples, "rules_trained": summary.rules_trained, "cache_hits": summary.cache_hits,
+        "invalid": summary.invalid, "invalid_fraction": summary.invalid / max(summary.samples, 1),
+        "lanes": lanes, "seconds": seconds, "lanes_per_second": lanes / seconds,
+        "kernel_fraction": flops / seconds / kernel_flops_per_second, "split_seconds": split,
+    }
+
+
 def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=print) -> dict:
     """Measure everything in the module docstring; returns the figures as a JSON-ready dict."""
     from nos.evaluation import DEFAULT_LEARNING_RATES
@@ -161,6 +198,10 @@ def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=pri
     rosenbrock = time_lanes(get_task("rosenbrock"), rosenbrock_rules, rosenbrock_lrs, rosenbrock_steps)
     rosenbrock["steps"] = rosenbrock_steps
 
+    samples = 32 if quick else 256
+    log(f"end to end: nos search, quick preset, random controller, {samples} samples …")
+    whole = end_to_end(samples, search["lanes_per_second"] * steps * flops)
+
     return {
         "task": task.name,
         "steps": steps,
@@ -178,6 +219,7 @@ def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=pri
         "naive": naive,
         "speedup": best["lanes_per_second"] / naive["lanes_per_second"],
         "rosenbrock": rosenbrock,
+        "end_to_end": whole,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "quick": quick,
     }
@@ -210,5 +252,11 @@ def report(figures: dict) -> str:
     r = figures["rosenbrock"]
     lines.append(f"rosenbrock, {r['steps']} steps, K={r['k']}: {r['lanes_per_second']:.1f} rule-lanes/s "
                  f"(compile {r['compile_seconds']:.1f} s)")
+    e = figures["end_to_end"]
+    split = ", ".join(f"{name} {value:.1f}" for name, value in e["split_seconds"].items())
+    lines.append(f"end to end (nos search, {e['preset']} preset, {e['controller']} controller, {e['samples']} samples: "
+                 f"{e['rules_trained']} trained, {e['cache_hits']} cached, {e['invalid']} invalid "
+                 f"= {100 * e['invalid_fraction']:.0f}%): {e['lanes_per_second']:.1f} lanes/s at {e['steps']} steps "
+                 f"= {100 * e['kernel_fraction']:.1f}% of the search kernel's rate; {e['seconds']:.1f} s: {split}")
     lines.append(f"peak memory (maxrss): {figures['peak_memory_mb']:.0f} MB")
     return "\n".join(lines)

@@ -72,6 +72,8 @@ class SearchSummary:
     leaderboard: list = field(default_factory=list)
     interrupted: int = 0
     """The signal that stopped the search (SIGINT 2, SIGTERM 15), 0 when it ran to its budget."""
+    seconds_baseline: float = 0.0
+    """Time this process spent measuring the baseline (0 when the run had it stored)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -259,12 +261,14 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     started = time.perf_counter()
     search_log = None
     interrupted = 0
+    seconds_baseline = 0.0
     try:
         if store.meta("baseline_score") is None:
             log(f"measuring the baseline {config.reward.baseline} on {config.reward.task} …")
             baseline = scorer.measure_baseline()
             with store.transaction():
                 store.set_meta("baseline_score", baseline)
+            seconds_baseline = time.perf_counter() - started
         search_log = SearchLog(run_dir, total=config.budget, done=sampled, progress=progress, store=store)
         deadline = started + config.max_seconds if config.max_seconds else None
         while sampled < config.budget:
@@ -351,6 +355,7 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
         seconds=store.timings(),
         leaderboard=leaderboard(store, config.leaderboard),
         interrupted=interrupted,
+        seconds_baseline=seconds_baseline,
     )
     table = markdown_table(*leaderboard_table(summary.leaderboard))
     _write_atomically(run_dir / "leaderboard.md", table + "\n")
@@ -431,7 +436,7 @@ def format_summary(summary: SearchSummary) -> str:
         text_table(*leaderboard_table(summary.leaderboard)),
         "",
         f"{summary.samples} rules sampled: {summary.rules_trained} trained, {summary.cache_hits} from the cache, "
-        f"{summary.invalid} invalid, {summary.failed} failed",
+        f"{summary.invalid} invalid ({summary.invalid / max(summary.samples, 1):.0%}), {summary.failed} failed",
         "time: " + ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in seconds.items())
         + f"; controller overhead (propose + update + store) {overhead / total:.1%}",
         f"run directory: {summary.run_dir}",

@@ -19,6 +19,10 @@ What is measured (one process, so ratios compare like with like on a busy machin
   roof         best GFLOP/s of a float32 2048x2048 matmul (eager or XLA), measured
                before and after the interpreter runs; the higher counts
   rosenbrock   interpreter rule-lanes/s at 4000 steps
+  end to end   a real search (quick preset, random controller, 256 samples, fresh run
+               directory) from start to finish: trained lanes/s and the fraction of the search
+               kernel's child FLOP rate it reaches, split into baseline, propose, evaluate
+               (compile + train + validate), update, store and other
 Child FLOPs per lane and step = 6 * batch * sum(fan_in * fan_out) over the dense kernels
 (forward + backward matmuls; the optimizer's elementwise work is not counted):
 6 * 128 * (64*32 + 32*10) = 1.82 MFLOP. roof_fraction = lanes/s * steps * that / roof.
@@ -29,7 +33,10 @@ Child FLOPs per lane and step = 6 * batch * sum(fan_in * fan_out) over the dense
   search_kernel {k, seconds, lanes_per_second, compile_seconds}, mixed_seeds {k, seconds,
   lanes_per_second, compile_seconds}, naive {optimizer, rules,
   seconds, lanes_per_second}, speedup (lanes_per_second / naive lanes_per_second),
-  rosenbrock {k, steps, seconds, lanes_per_second, compile_seconds}, peak_memory_mb
+  rosenbrock {k, steps, seconds, lanes_per_second, compile_seconds}, end_to_end {preset,
+  controller, task, steps, samples, rules_trained, cache_hits, invalid, invalid_fraction, lanes,
+  seconds, lanes_per_second, kernel_fraction, split_seconds {propose, evaluate, update, store,
+  baseline, other}}, peak_memory_mb
   (ru_maxrss), quick.
 """
 
