@@ -146,7 +146,7 @@ class Evaluation:
 
 def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: int = 300, *,
              task_config=None, curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK,
-             progress: bool = False, rows="auto") -> Evaluation:
+             progress: bool = False, rows="auto", reuse_shapes: bool = False) -> Evaluation:
     """Train every rule at every learning rate and seed on `task`; see the module docstring.
 
     rules: Rules, catalog names (``"powersign"``) or texts (``"exp(sign(g)*sign(m))*g"``); a
@@ -159,7 +159,8 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         ``steps // curve_points`` steps); lanes_per_chunk: lanes per compiled call (at most; a
         chunk holds one seed's lanes on the supervised tasks).
     progress: show a tqdm bar over lanes. rows: the kernel's row table policy, as `run_lanes`
-        (``"grammar"`` for a search: later batches of other rules never retrace).
+        (``"grammar"`` for a search: later batches of other rules never retrace). reuse_shapes:
+        as `run_lanes` (True for a search: steps of any size share a compiled loop).
     """
     if isinstance(rules, (str, Rule)):
         rules = [rules]
@@ -196,6 +197,7 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
             lanes_per_chunk=lanes_per_chunk,
             progress=progress,
             rows=rows,
+            reuse_shapes=reuse_shapes,
         )
     seconds = time.perf_counter() - started
 

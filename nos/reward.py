@@ -67,13 +67,17 @@ class Scorer:
         self.rules_trained = 0
 
     def child(self) -> dict:
-        """Keyword arguments of `nos.evaluation.evaluate` for the configured task."""
+        """Keyword arguments of `nos.evaluation.evaluate` for the configured task. The kernel's
+        row table is the whole grammar's and its shape is reused by smaller steps, so a search
+        compiles a loop or two, not one per new rule or step size (`nos bench`, end to end)."""
         return {
             "task": self.config.task,
             "task_config": self.config.task_config,
             "learning_rates": self.config.learning_rates,
             "seeds": self.config.seeds,
             "steps": self.config.steps,
+            "rows": "grammar",
+            "reuse_shapes": True,
         }
 
     def evaluate(self, rules, deadline: float | None = None) -> list:

@@ -283,6 +283,19 @@ def test_a_new_batch_of_rules_does_not_retrace():
     assert not np.array_equal(a.validation["loss"], b.validation["loss"])
 
 
+def test_reuse_shapes_pads_a_small_call_into_a_compiled_loop_with_the_same_numbers():
+    table = RowTable.full(GRAMMAR, 2)
+    rules = ["powersign", "g*sign(m)", "noise + g", "drop(adam, 0.5)", "sgd"]
+    run_lanes("quadratic", rules, 1e-2, 7, 9, rows=table)  # K = 8
+    before = sum(TRACES.values())
+    padded = run_lanes("quadratic", rules[:3], 1e-2, 7, 9, rows=table, reuse_shapes=True)
+    assert sum(TRACES.values()) == before, "three lanes must run in the compiled K = 8 loop"
+    alone = run_lanes("quadratic", rules[:3], 1e-2, 7, 9, rows=table)  # compiles K = 4
+    assert sum(TRACES.values()) == before + 1
+    assert np.array_equal(padded.curves, alone.curves)
+    assert np.array_equal(padded.validation["loss"], alone.validation["loss"])
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="steps"):
         run_lanes("rosenbrock", ["sgd"], 0.1, 0, 0)

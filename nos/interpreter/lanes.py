@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from nos.interpreter.encoding import RowTable, encode, pad_programs
-from nos.interpreter.loop import compiled_loop, compiled_tables, curve_windows
+from nos.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import KNOWN_RULES, Rule, parse
 
@@ -108,7 +108,8 @@ def plan_chunks(seeds, lanes_per_chunk: int, shared_batch: bool) -> tuple[int, l
 
 def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=None, decay_steps=None,
               curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK, units: int | None = None, rows="auto",
-              keep_params: bool = False, progress: bool = False, shared_batch: bool | None = None) -> LaneResults:
+              keep_params: bool = False, progress: bool = False, shared_batch: bool | None = None,
+              reuse_shapes: bool = False) -> LaneResults:
     """Train lane n with ``rules[n]``, ``learning_rates[n]`` and ``seeds[n]`` for `steps` steps.
 
     `rules` are Rules, catalog names or texts; `learning_rates` and `seeds` are sequences of the
@@ -119,7 +120,9 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     ``"grammar"`` (every rule of the grammar with up to U units: later calls with other rules
     never retrace) or a `RowTable`. `shared_batch`: seed-grouped chunks on the shared-batch path
     (True), consecutive chunks with a minibatch per lane (False), or the task's
-    ``batch_sharing`` (None, the default); see the module docstring.
+    ``batch_sharing`` (None, the default); see the module docstring. `reuse_shapes`: pad chunks
+    to the smallest K already compiled that holds them (up to `lanes_per_chunk`) rather than
+    compile a smaller loop, so that calls of varying size (a search's steps) share one shape.
     """
     task = resolve_task(task, task_config)
     rules = [resolve_rule(r) for r in rules]
@@ -138,6 +141,9 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     programs = encode(rules, max(longest, units or 1), grammar)
     shared = task.batch_sharing if shared_batch is None else bool(shared_batch)
     size, chunks = plan_chunks(seeds, lanes_per_chunk, shared)
+    if reuse_shapes:
+        size = min({k for k in compiled_sizes(task, steps, curve_points, shared) if size <= k <= lanes_per_chunk},
+                   default=size)
     table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared))
     programs = pad_programs(programs, table.units, grammar)
     train = compiled_loop(task, size, steps, curve_points, table, shared)

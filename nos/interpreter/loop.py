@@ -63,6 +63,12 @@ def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batc
     return [key[-1] for key in _CACHE if key[:-1] == prefix]
 
 
+def compiled_sizes(task, steps: int, curve_points: int, shared_batch: bool = False) -> set:
+    """K of the loops already built for this task, T, C and batch sharing (any row table)."""
+    return {key[2] for key in _CACHE if key[:2] == cache_key(task, 0, steps, curve_points, None)[:2]
+            and key[3:6] == (steps, curve_points, bool(shared_batch))}
+
+
 def curve_windows(steps: int, curve_points: int) -> tuple[int, int]:
     """(C, stride): C = min(curve_points, steps) windows of `stride` steps; the last takes the rest."""
     points = max(1, min(curve_points, steps))
