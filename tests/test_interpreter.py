@@ -283,6 +283,16 @@ def test_a_new_batch_of_rules_does_not_retrace():
     assert not np.array_equal(a.validation["loss"], b.validation["loss"])
 
 
+def test_the_row_table_does_not_change_the_numbers():
+    """A search trains on the whole grammar's table; `nos evaluate` on the rows its rules use."""
+    rules = ["powersign", "g*sign(m)", "exp(y)*g3", "adam", "log(abs(v))*clip(g, 0.001)", "addsign"]
+    exact = run_lanes("mlp_digits", rules, 0.01, 0, 20, rows="exact")
+    full = run_lanes("mlp_digits", rules, 0.01, 0, 20, rows=RowTable.full(GRAMMAR, 4))
+    assert exact.table.size < full.table.size
+    np.testing.assert_array_equal(exact.curves, full.curves)
+    np.testing.assert_array_equal(exact.validation["loss"], full.validation["loss"])
+
+
 def test_reuse_shapes_pads_a_small_call_into_a_compiled_loop_with_the_same_numbers():
     table = RowTable.full(GRAMMAR, 2)
     rules = ["powersign", "g*sign(m)", "noise + g", "drop(adam, 0.5)", "sgd"]
