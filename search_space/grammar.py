@@ -22,6 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
+from search_space.functions import check_code
 from search_space.rows import Binary, Operand, Unary
 from search_space.vocabulary import BINARY, OPERANDS, UNARY
 
@@ -58,6 +59,8 @@ class Grammar:
             raise ValueError("a grammar needs the identity unary function (template '{x}')")
         if not any(b.keeps_left for b in self.binary):
             raise ValueError("a grammar needs the keep-left binary function (template '{x}')")
+        for row in (*self.operands, *self.unary, *self.binary):
+            check_code(row)
         self._rows = {row.name: row for row in (*self.operands, *self.unary, *self.binary)}
 
     def __repr__(self) -> str:

@@ -11,6 +11,9 @@ from search_space import vocabulary as voc
 
 RNG = np.random.default_rng(1)
 N = 16
+TANH = Unary("tanh", "tanh({x})", lambda ctx, x: ctx.xp.tanh(x), sp.tanh, "hyperbolic tangent", code="xp.tanh({x})")
+"""A word the grammar lacks, added as one row: tests/test_export.py and test_interpreter.py run it."""
+TANH_RULE = parse("tanh(m)", GRAMMAR.extended(TANH))
 
 
 def _context():
@@ -125,8 +128,9 @@ def test_a_decay_without_decay_steps_is_a_clear_error():
 
 
 def test_a_user_can_add_a_row_and_use_it_everywhere():
-    tanh = Unary("tanh", "tanh({x})", lambda ctx, x: ctx.xp.tanh(x), sp.tanh, "hyperbolic tangent")
-    grammar = GRAMMAR.extended(tanh)
+    """Here: parse, print, sympy, tokens, numpy; the interpreter, RuleOptimizer and the three
+    exporters run `TANH_RULE` in test_interpreter.py and test_export.py."""
+    grammar = GRAMMAR.extended(TANH)
     rule = parse("tanh(m)*g", grammar)
     assert str(rule) == "tanh(m)*g"
     assert rule.to_sympy() == sp.tanh(voc.M) * voc.G
@@ -136,6 +140,12 @@ def test_a_user_can_add_a_row_and_use_it_everywhere():
     np.testing.assert_allclose(rule.numpy_update(g, m=m, t=1), np.tanh(m / 0.1) * g)
     with pytest.raises(ValueError, match="not a function of the grammar"):
         parse("tanh(m)*g")
+
+
+def test_a_row_calling_a_function_numpy_lacks_is_refused_when_the_grammar_is_built():
+    bad = Unary("soft", "soft({x})", lambda ctx, x: x, lambda x: x, "", code="xp.softsign({x})")
+    with pytest.raises(ValueError, match="row 'soft' calls xp.softsign, which is not a numpy function"):
+        GRAMMAR.extended(bad)
 
 
 def test_subset_keeps_identity_and_keep_left_and_rejects_unknown_rows():

@@ -102,10 +102,10 @@ def _inputs(seed=0, lanes=1):
     return {k: a.astype(np.float32) for k, a in {"g": g, "m": m, "v": v, "y": y, "w": w}.items()}
 
 
-def _kernel(rules, units, table=None, t=7.0, decay_steps=20.0, seeds=None):
+def _kernel(rules, units, table=None, t=7.0, decay_steps=20.0, seeds=None, grammar=GRAMMAR):
     inputs = _inputs(lanes=len(rules))
-    programs = encode(rules, units)
-    table = table or RowTable.of(programs)
+    programs = encode(rules, units, grammar)
+    table = table or RowTable.of(programs, grammar)
     keys = None if seeds is None else step_keys(lane_keys(tf.constant(seeds, tf.int32)), 3)
     ctx = LaneContext(t=tf.constant(t), decay_steps=tf.constant(decay_steps), keys=keys,
                       **{k: tf.constant(v) for k, v in inputs.items()})
@@ -195,6 +195,17 @@ def _numpy_trajectory(rule, lr, steps):
         d = rule.numpy_update(g, w=w, m=m, v=v, y=y, t=s + 1, decay_steps=steps)
         p = (p - lr * d).astype(np.float32)
     return p, np.array(losses)
+
+
+def test_a_row_added_to_the_grammar_runs_in_a_lane_like_numpy():
+    from tests.test_grammar_rows import TANH_RULE
+
+    d, inputs = _kernel([TANH_RULE], None, grammar=TANH_RULE.grammar)  # m of order 0.3: tanh is not saturated
+    _assert_matches(d[0], _reference(TANH_RULE, inputs, 0), str(TANH_RULE))
+    result = run_lanes("rosenbrock", [TANH_RULE], 2e-3, 0, ROSENBROCK_STEPS, curve_points=7, keep_params=True)
+    expected, _ = _numpy_trajectory(TANH_RULE, 2e-3, ROSENBROCK_STEPS)
+    assert np.linalg.norm(expected - [-2.39, -1.57]) > 0.05, "the reference should move"
+    np.testing.assert_allclose(result.params[0], expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

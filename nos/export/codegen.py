@@ -2,8 +2,8 @@
 
 Every grammar row carries a `code` template written against numpy's names (``xp.exp({x})``,
 ``m / (1.0 - xp.power(beta_1, t))``; see `search_space.rows`). A target — Keras, TF1, torch —
-is a `Namespace`: how it spells each ``xp`` function (``ops.exp``, ``tf.exp``, ``torch.exp``)
-and each context name (``normal`` → ``self._normal``). `rule_code` turns a rule's program into
+is a `Namespace`: its column of `search_space.functions` (how it spells each ``xp`` function:
+``ops.exp``, ``tf.math.exp``, ``torch.exp``) and how it spells each context name (``normal`` → ``self._normal``). `rule_code` turns a rule's program into
 straight-line statements, one per operand and one per unit::
 
     sign_g = torch.sign(g)
@@ -25,6 +25,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from search_space.functions import spelling
 from search_space.grammar import is_unit_reference
 
 # What a code template may read besides ``xp`` and its placeholders (see search_space.context).
@@ -44,22 +47,6 @@ CONTEXT_NAMES = (
     "uniform",
 )
 RANDOM_DRAWS = ("normal", "uniform")
-# The numpy functions code templates call as xp.<name>; every target translates each of them.
-XP_FUNCTIONS = (
-    "abs",
-    "clip",
-    "cos",
-    "exp",
-    "log",
-    "minimum",
-    "mod",
-    "ones_like",
-    "power",
-    "sign",
-    "sqrt",
-    "where",
-    "zeros_like",
-)
 RESULT = "direction"
 _PLACEHOLDERS = {"{x}": "__x__", "{y}": "__y__"}
 _ALLOWED = (
@@ -86,13 +73,14 @@ class ExportError(ValueError):
 class Namespace:
     """How one target spells the names of the code templates.
 
-    `functions` maps numpy names to the target's (``"clip"`` → ``"torch.clamp"``); `names` maps
-    context names that the target spells differently (``"normal"`` → ``"self._normal"``);
-    `reserved` lists local names of the generated method that statements must not rebind.
+    `functions` is the target's column of `search_space.functions` (``"torch"``: ``xp.clip`` →
+    ``torch.clamp``); `names` maps context names that the target spells differently
+    (``"normal"`` → ``"self._normal"``); `reserved` lists local names of the generated method
+    that statements must not rebind.
     """
 
     label: str
-    functions: Mapping[str, str]
+    functions: str
     names: Mapping[str, str] = field(default_factory=dict)
     reserved: frozenset[str] = frozenset()
 
@@ -147,13 +135,9 @@ class _Substitute(ast.NodeTransformer):
     def visit_Attribute(self, node):
         if not (isinstance(node.value, ast.Name) and node.value.id == "xp"):
             raise ExportError(f"grammar row {self.row.name!r}: only xp.<function> attributes are allowed")
-        spelled = self.namespace.functions.get(node.attr)
-        if spelled is None:
-            raise ExportError(
-                f"grammar row {self.row.name!r} uses xp.{node.attr}, which the {self.namespace.label} "
-                f"exporter does not translate (it knows {', '.join(sorted(self.namespace.functions))})"
-            )
-        return _expression(spelled)
+        if not callable(getattr(np, node.attr, None)):
+            raise ExportError(f"grammar row {self.row.name!r} calls xp.{node.attr}, which is not a numpy function")
+        return _expression(spelling(node.attr, self.namespace.functions))
 
     def visit_Name(self, node):
         if node.id in self.arguments:

@@ -9,14 +9,14 @@ without ``custom_objects`` once the module is imported. Any Keras back end can r
 
 from __future__ import annotations
 
-from nos.export.codegen import XP_FUNCTIONS, Namespace, rule_code
+from nos.export.codegen import Namespace, rule_code
 from nos.export.document import args_section, describe, docstring, module_lines
 from nos.export.signature import signature, validation_lines
 
 PACKAGE = "nos_export"
 NAMESPACE = Namespace(
     "keras",
-    {name: f"ops.{name}" for name in XP_FUNCTIONS},
+    "keras",
     {"normal": "self._normal", "uniform": "self._uniform"},
     frozenset(
         {"self", "keras", "ops", "dtype", "lr", "index", "indices", "variable", "gradient", "learning_rate"}

@@ -18,21 +18,7 @@ from nos.export.signature import signature, validation_lines
 
 NAMESPACE = Namespace(
     "tf1",
-    {
-        "abs": "tf.abs",
-        "clip": "tf.clip_by_value",
-        "cos": "tf.cos",
-        "exp": "tf.exp",
-        "log": "tf.math.log",
-        "minimum": "tf.minimum",
-        "mod": "tf.math.floormod",
-        "ones_like": "tf.ones_like",
-        "power": "tf.pow",
-        "sign": "tf.sign",
-        "sqrt": "tf.sqrt",
-        "where": "tf.where",
-        "zeros_like": "tf.zeros_like",
-    },
+    "tf",
     {"normal": "self._normal", "uniform": "self._uniform"},
     frozenset({"self", "tf", "dtype", "lr", "grad", "var", "handle", "var_update"}),
 )

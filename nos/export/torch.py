@@ -15,21 +15,7 @@ from nos.export.signature import Hyperparameter, signature, validation_lines
 
 NAMESPACE = Namespace(
     "torch",
-    {
-        "abs": "torch.abs",
-        "clip": "torch.clamp",
-        "cos": "torch.cos",
-        "exp": "torch.exp",
-        "log": "torch.log",
-        "minimum": "torch.minimum",
-        "mod": "torch.remainder",
-        "ones_like": "torch.ones_like",
-        "power": "torch.pow",
-        "sign": "torch.sign",
-        "sqrt": "torch.sqrt",
-        "where": "torch.where",
-        "zeros_like": "torch.zeros_like",
-    },
+    "torch",
     {"normal": "self._normal", "uniform": "self._uniform"},
     frozenset({"self", "torch", "lr", "p", "group", "state", "closure", "loss", "params"}),
 )

@@ -1,14 +1,29 @@
 """A thin TensorFlow namespace with numpy's names, the ``ctx.xp`` of the batched interpreter.
 
 Grammar rows compute their values through ``ctx.xp`` (see `search_space.context`), so the same
-row definitions run on numpy arrays in the reference and on [K, P] tensors here. Only the
-functions the grammar uses are provided; a row that needs another one fails loudly at trace time
-with an AttributeError naming it.
+row definitions run on numpy arrays in the reference and on [K, P] tensors here. ``xp.NAME`` is
+TensorFlow's function in the ``"tf"`` column of `search_space.functions` (``tf.math.NAME``
+unless the table says otherwise), except `power`, computed here for speed.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+from search_space.functions import spelling
+
+
+def __getattr__(name: str):
+    """TensorFlow's spelling of numpy's `name`, resolved once (PEP 562)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    function = tf
+    for part in spelling(name, "tf").split(".")[1:]:
+        function = getattr(function, part, None)
+        if function is None:
+            raise AttributeError(f"TensorFlow has no {spelling(name, 'tf')} for xp.{name}")
+    globals()[name] = function
+    return function
 
 
 def _float(x):
@@ -38,23 +53,3 @@ def power(x, y):
     factor = tf.where(fractional_of_negative, tf.constant(float("nan")), tf.where(negative, -1.0, 1.0))
     one = tf.equal(y, 0.0) | tf.equal(x, 1.0) | (tf.equal(size, 1.0) & tf.math.is_inf(y))
     return factor * tf.exp(tf.where(one, tf.zeros_like(y), y * tf.math.log(size)))
-
-
-def clip(x, lower, upper):
-    return tf.clip_by_value(x, lower, upper)
-
-
-exp = tf.exp
-log = tf.math.log
-abs = tf.abs
-sqrt = tf.sqrt
-sign = tf.sign
-cos = tf.cos
-sin = tf.sin
-tanh = tf.tanh
-where = tf.where
-mod = tf.math.floormod
-minimum = tf.minimum
-maximum = tf.maximum
-ones_like = tf.ones_like
-zeros_like = tf.zeros_like
