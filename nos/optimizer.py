@@ -11,15 +11,8 @@ from keras import ops
 
 from nos.keras_context import KerasContext
 from search_space import GRAMMAR, InvalidRuleError, ParseError, Rule, parse, rule_problem
-from search_space.context import ema
+from search_space.context import BETA_1, BETA_2, BETA_3, MOMENTS
 from search_space.grammar import is_unit_reference
-
-# (slot, its β argument, the statistic it averages)
-MOMENTS = (
-    ("m", "beta_1", lambda g: g),
-    ("v", "beta_2", lambda g: g * g),
-    ("y", "beta_3", lambda g: g * g * g),
-)
 
 
 @keras.saving.register_keras_serializable(package="nos")
@@ -76,9 +69,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         self,
         rule_or_text,
         learning_rate=0.01,
-        beta_1=0.9,
-        beta_2=0.999,
-        beta_3=0.999,
+        beta_1=BETA_1,
+        beta_2=BETA_2,
+        beta_3=BETA_3,
         epsilon=1e-7,
         decay_steps=None,
         seed=None,
@@ -118,7 +111,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
-        names = [name for name, _, _ in MOMENTS if name in self.rule.needs]
+        names = [moment.name for moment in MOMENTS if moment.name in self.rule.needs]
         self._slots = dict(zip(names, self.add_optimizer_variables(var_list, names))) if names else {}
 
     def update_step(self, gradient, variable, learning_rate):
@@ -138,11 +131,11 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
         index = self._get_variable_index(variable)
         moments = {}
-        for name, beta, statistic in MOMENTS:
-            if name in self._slots:
-                slot = self._slots[name][index]
-                moments[name] = ema(slot, statistic(g), getattr(self, beta))
-                self.assign(slot, moments[name])
+        for moment in MOMENTS:
+            if moment.name in self._slots:
+                slot = self._slots[moment.name][index]
+                moments[moment.name] = moment.update(slot, g, getattr(self, moment.beta))
+                self.assign(slot, moments[moment.name])
         d = self.rule.evaluate(self._context(g, variable, t, dtype, **moments))
         self.assign_sub(variable, ops.multiply(lr, ops.cast(d, dtype)))
 

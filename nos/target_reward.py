@@ -78,7 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from search_space import KNOWN_RULES, NumpyContext, Rule, parse
-from search_space.context import BETA_1, BETA_2, BETA_3, EPSILON, ema
+from search_space.context import BETA_1, BETA_2, BETA_3, EPSILON, MOMENTS, ema
 
 METRICS = ("relative", "cosine", "mse")
 DECAY_FRACTION = 0.8
@@ -126,13 +126,14 @@ def gradient_streams(
                 g[t, s] = scale * previous
                 w[t, s] = w_s
                 w_s = w_s - 0.01 * g[t, s]
-    m, v, y = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    state = [np.zeros((streams, coordinates)) for _ in range(3)]
-    for t in range(steps):
-        for k, (beta, power, out) in enumerate(((beta_1, 1, m), (beta_2, 2, v), (beta_3, 3, y))):
-            state[k] = ema(state[k], g[t] ** power, beta)
-            out[t] = state[k]
-    return GradientStreams(g=g, w=w, m=m, v=v, y=y)
+    betas = {"beta_1": beta_1, "beta_2": beta_2, "beta_3": beta_3}
+    averages = {moment.name: np.zeros(shape) for moment in MOMENTS}
+    for moment in MOMENTS:
+        state = np.zeros((streams, coordinates))
+        for t in range(steps):
+            state = ema(state, g[t] ** moment.power, betas[moment.beta])  # numpy's power: the streams as recorded
+            averages[moment.name][t] = state
+    return GradientStreams(g=g, w=w, **averages)
 
 
 class TargetReward:

@@ -21,15 +21,52 @@ from typing import Any
 
 import numpy as np
 
-BETA_1 = 0.9
-BETA_2 = 0.999
-BETA_3 = 0.999
 EPSILON = 1e-7
 
 
 def ema(old, value, beta):
     """One exponential-moving-average step: β·old + (1 − β)·value."""
     return beta * old + (1.0 - beta) * value
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A moving average of a power of g kept per variable: `name` ← β·`name` + (1 − β)·g^`power`.
+
+    `beta` names its decay rate (a hyperparameter of every back end and export) and `default`
+    is that rate's default; rules read the average bias-corrected (see the m, v, y operands).
+    """
+
+    name: str
+    beta: str
+    default: float
+    power: int
+    doc: str
+
+    @property
+    def statistic(self) -> str:
+        """g^`power` as Python source (products, which every back end computes alike)."""
+        return " * ".join(["g"] * self.power)
+
+    @property
+    def statistic_text(self) -> str:
+        return "g" + {1: "", 2: "²", 3: "³"}[self.power]
+
+    def update(self, old, g, beta):
+        """The average after one step with gradient `g` and decay rate `beta`."""
+        value = g
+        for _ in range(self.power - 1):
+            value = value * g
+        return ema(old, value, beta)
+
+
+MOMENTS = (
+    Moment("m", "beta_1", 0.9, 1, "the EMA of g"),
+    Moment("v", "beta_2", 0.999, 2, "the EMA of g²"),
+    Moment("y", "beta_3", 0.999, 3, "the EMA of g³"),
+)
+"""The optimizer state a rule can read: every back end, export and reference reads this table."""
+BETA_1, BETA_2, BETA_3 = (moment.default for moment in MOMENTS)
 
 
 @dataclass

@@ -18,9 +18,10 @@ from typing import Callable
 
 import sympy as sp
 
+from search_space.context import MOMENTS
 from search_space.syntax import Node, parse_template
 
-STATE_SLOTS = ("m", "v", "y")
+STATE_SLOTS = tuple(moment.name for moment in MOMENTS)
 
 
 @dataclass(frozen=True)

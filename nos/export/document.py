@@ -11,7 +11,6 @@ import textwrap
 from nos.export.codegen import RuleCode
 from nos.export.signature import Signature
 
-_STATISTIC_TEXT = {"g": "g", "g * g": "g²", "g * g * g": "g³"}
 WIDTH = 88
 
 
@@ -41,8 +40,7 @@ def describe(rule, code: RuleCode, signature: Signature, origin: str, framework:
         "",
     ]
     for slot in signature.slots:
-        statistic = _STATISTIC_TEXT.get(slot.statistic, slot.statistic)
-        lines.append(f"    {slot.name} ← {slot.beta}·{slot.name} + (1 − {slot.beta})·{statistic}")
+        lines.append(f"    {slot.name} ← {slot.beta}·{slot.name} + (1 − {slot.beta})·{slot.statistic_text}")
     lines += [f"    d = {rule}", f"    w ← w − {lr}·d", "", "where the rule reads", ""]
     width = max(len(name) for name in code.operands)
     lines += [f"    {name.ljust(width)}  {rule.grammar.row(name).doc}" for name in code.operands]

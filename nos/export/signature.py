@@ -14,17 +14,7 @@ import textwrap
 from dataclasses import dataclass
 
 from nos.export.codegen import RANDOM_DRAWS, RuleCode
-from search_space.context import BETA_1, BETA_2, BETA_3, EPSILON
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A moving average kept per variable: `name` ← beta·name + (1 − beta)·`statistic`."""
-
-    name: str
-    beta: str
-    statistic: str
-    doc: str
+from search_space.context import EPSILON, MOMENTS, Moment
 
 
 @dataclass(frozen=True)
@@ -43,19 +33,13 @@ class Signature:
     """Constructor arguments (besides the learning rate), moving averages, step, randomness."""
 
     hyperparameters: tuple[Hyperparameter, ...]
-    slots: tuple[Slot, ...]
+    slots: tuple[Moment, ...]
     uses_step: bool
     stochastic: bool
 
 
-SLOTS = (
-    Slot("m", "beta_1", "g", "the EMA of g"),
-    Slot("v", "beta_2", "g * g", "the EMA of g²"),
-    Slot("y", "beta_3", "g * g * g", "the EMA of g³"),
-)
-
-
-def _beta(slot: Slot, default: float) -> Hyperparameter:
+def _beta(slot: Moment) -> Hyperparameter:
+    default = slot.default
     return Hyperparameter(
         slot.beta,
         repr(default),
@@ -66,7 +50,7 @@ def _beta(slot: Slot, default: float) -> Hyperparameter:
     )
 
 
-_BETA_DEFAULTS = {"beta_1": BETA_1, "beta_2": BETA_2, "beta_3": BETA_3}
+_BETAS = {moment.beta for moment in MOMENTS}
 EPSILON_ARGUMENT = Hyperparameter(
     "epsilon",
     repr(EPSILON),
@@ -92,9 +76,9 @@ SEED_ARGUMENT = Hyperparameter(
 
 def signature(code: RuleCode) -> Signature:
     """The arguments and state an optimizer running `code` needs."""
-    slots = tuple(slot for slot in SLOTS if slot.name in code.reads)
-    betas = {slot.beta for slot in slots} | (code.reads & set(_BETA_DEFAULTS))
-    arguments = [_beta(slot, _BETA_DEFAULTS[slot.beta]) for slot in SLOTS if slot.beta in betas]
+    slots = tuple(slot for slot in MOMENTS if slot.name in code.reads)
+    betas = {slot.beta for slot in slots} | (code.reads & _BETAS)
+    arguments = [_beta(slot) for slot in MOMENTS if slot.beta in betas]
     if "epsilon" in code.reads:
         arguments.append(EPSILON_ARGUMENT)
     if "decay_steps" in code.reads:

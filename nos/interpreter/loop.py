@@ -37,12 +37,11 @@ import tensorflow as tf
 
 from nos.interpreter.encoding import RowTable
 from nos.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
-from search_space.context import BETA_1, BETA_2, BETA_3, ema
+from search_space.context import MOMENTS
 
 TRACES: collections.Counter = collections.Counter()
 _CACHE: dict = {}
-_BETAS = {"m": BETA_1, "v": BETA_2, "y": BETA_3}
-_POWERS = {"m": 1, "v": 2, "y": 3}
+_MOMENTS = {moment.name: moment for moment in MOMENTS}
 
 
 def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False) -> tuple:
@@ -99,7 +98,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
                 total = tf.reduce_sum(loss)
             g = tape.gradient(total, params)
             state = {
-                slot: tf.where(alive[:, None], ema(state[slot], _power(g, _POWERS[slot]), _BETAS[slot]), state[slot])
+                slot: tf.where(alive[:, None], _MOMENTS[slot].update(state[slot], g, _MOMENTS[slot].default), state[slot])
                 for slot in slots
             }
             ctx = LaneContext(
@@ -138,13 +137,5 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
                 "validation": validation}
 
     return train
-
-
-def _power(g, n: int):
-    """gⁿ as a product (g·g, g·g·g), as the grammar's g2 and g3 rows compute it."""
-    value = g
-    for _ in range(n - 1):
-        value = value * g
-    return value
 
 
