@@ -56,23 +56,45 @@ def lr_sensitivity(outcomes, task: str, path: Path):
 
 
 def summary(outcomes, path: Path, reference: str = "adam"):
-    """Each rule's validation loss divided by the reference rule's, per task (lower is better)."""
+    """Each rule's mean validation loss divided by the reference rule's mean, per task (lower is better).
+
+    Error bars: the rule's Student-t interval of the mean over seeds (`nos.statistics`), divided
+    by the same reference mean (the reference's own uncertainty is its own bar's interval). An
+    interval reaching 0 or below is drawn to the bottom of the log axis.
+    """
+    from nos.statistics import CONFIDENCE
+
     plt = _pyplot()
     tasks = sorted({o.task for o in outcomes})
     labels = list(dict.fromkeys(o.label for o in outcomes))
     base = {o.task: o.mean for o in outcomes if o.label == reference}
+    bars = {}  # label -> (ratio, interval low, interval high) per task, NaN where undefined
+    for label in labels:
+        bars[label] = []
+        for task in tasks:
+            match = [o for o in outcomes if o.task == task and o.label == label]
+            scale = base.get(task)
+            o = match[0] if match and scale and np.isfinite(scale) else None
+            ratio = o.mean / scale if o else np.nan
+            defined = o is not None and o.ci_low is not None
+            low, high = (o.ci_low / scale, o.ci_high / scale) if defined else (np.nan, np.nan)
+            bars[label].append((ratio, low, high))
+    values = np.array([v for rows in bars.values() for row in rows for v in row], dtype=float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    floor = positive.min() / 10 if positive.size else 1e-12
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tasks) * len(labels) / 3), 4.5))
     width = 0.8 / max(len(labels), 1)
     for j, label in enumerate(labels):
-        ratios = []
-        for task in tasks:
-            match = [o for o in outcomes if o.task == task and o.label == label]
-            value = match[0].mean / base[task] if match and task in base and base[task] else np.nan
-            ratios.append(value)
-        ax.bar(np.arange(len(tasks)) + j * width, ratios, width, label=label)
+        ratio, low, high = np.array(bars[label]).T
+        below = np.where(np.isfinite(low), ratio - np.maximum(low, floor), 0.0)
+        above = np.where(np.isfinite(high), high - ratio, 0.0)
+        ax.bar(np.arange(len(tasks)) + j * width, ratio, width, label=label,
+               yerr=[np.maximum(below, 0), np.maximum(above, 0)], capsize=2, error_kw={"linewidth": 0.8})
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(tasks)) + width * (len(labels) - 1) / 2, tasks)
-    ax.set(ylabel=f"validation loss / {reference}'s", yscale="log",
+    ylabel = (f"validation loss / {reference}'s mean\n"
+              f"(error bars: {CONFIDENCE:.0%} t-interval of the mean over seeds)")
+    ax.set(ylabel=ylabel, yscale="log", ylim=(floor, None),
            title=f"Across tasks, relative to {reference} (lower is better; missing: diverged)")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()

@@ -5,7 +5,9 @@ For every task and rule:
   2. pick the learning rate with the lowest validation loss (diverged settings excluded);
   3. rerun that setting on every seed and report mean ± std of the validation loss (and
      accuracy where the task has it), the training-loss curve with its spread, and how many
-     runs diverged in tuning and in the reruns.
+     runs diverged in tuning and in the reruns;
+  4. with a baseline rule: a Student-t interval of each rule's mean loss, and a paired t-test
+     of each rule against the baseline on the same task over the same seeds (`nos.statistics`).
 Rules that are invalid or diverge at every learning rate are reported as such, not dropped.
 """
 
@@ -15,8 +17,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from nos import statistics
+
 BASELINES = ("sgd", "momentum", "adam", "rmsprop", "powersign", "addsign")
 DEFAULT_GRID = tuple(float(x) for x in np.logspace(-4, 0, 9))
+DEFAULT_SEEDS = 5
+"""Seeds of the rerun (0..N-1): enough for a t-interval and a paired test to say something."""
 DEFAULT_STEPS = {"rosenbrock": 4000, "quadratic": 300, "logreg": 300, "mlp_digits": 300, "conv_digits": 300}
 SUITES = {
     "small": ("quadratic", "logreg", "mlp_digits"),
@@ -46,6 +52,15 @@ class Outcome:
     curve_steps: list = field(default_factory=list)
     curve_mean: list = field(default_factory=list)
     curve_std: list = field(default_factory=list)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    baseline: str | None = None
+    diff_mean: float | None = None
+    diff_ci_low: float | None = None
+    diff_ci_high: float | None = None
+    p_value: float | None = None
+    n_paired: int | None = None
+    verdict: str | None = None
 
     def record(self) -> dict:
         data = asdict(self)
@@ -62,11 +77,16 @@ def _jsonable(value):
     return value
 
 
-def run_protocol(refs, tasks, *, learning_rates=DEFAULT_GRID, seeds=(0, 1, 2), steps=None,
-                 task_config=None, progress=None) -> list[Outcome]:
-    """Tune, pick and rerun every rule of `refs` (RuleRefs) on every task."""
+def run_protocol(refs, tasks, *, learning_rates=DEFAULT_GRID, seeds=tuple(range(DEFAULT_SEEDS)), steps=None,
+                 task_config=None, progress=None, baseline=None) -> list[Outcome]:
+    """Tune, pick and rerun every rule of `refs` (RuleRefs) on every task.
+
+    `baseline`, a rule of `refs`, is the one every rule is compared with (`compare_with_baseline`).
+    """
     from nos.evaluation import evaluate
 
+    if baseline is not None and baseline not in [r.rule for r in refs]:
+        raise ValueError(f"the baseline {baseline} is not among the evaluated rules")
     outcomes = []
     for task in tasks:
         task_steps = steps or DEFAULT_STEPS.get(task, 300)
@@ -85,9 +105,28 @@ def run_protocol(refs, tasks, *, learning_rates=DEFAULT_GRID, seeds=(0, 1, 2), s
             results = evaluate([refs[i].rule for i in indices], task=task, task_config=task_config or {},
                                learning_rates=[lr], seeds=list(seeds), steps=task_steps).results
             reruns.update(zip(indices, results))
-        for i, (ref, result) in enumerate(zip(refs, tuned)):
-            outcomes.append(_outcome(task, ref, result, reruns.get(i)))
+        task_outcomes = [_outcome(task, ref, result, reruns.get(i))
+                         for i, (ref, result) in enumerate(zip(refs, tuned))]
+        if baseline is not None:
+            compare_with_baseline(task_outcomes, str(baseline))
+        outcomes += task_outcomes
     return outcomes
+
+
+def compare_with_baseline(outcomes: list[Outcome], baseline_rule: str) -> None:
+    """Fill each outcome's paired comparison with the outcome of rule text `baseline_rule` on its task."""
+    base = {o.task: o for o in outcomes if o.rule == baseline_rule}
+    for o in outcomes:
+        b = base.get(o.task)
+        if b is None:
+            continue
+        o.baseline = b.label
+        if o is b:
+            o.verdict = statistics.IS_BASELINE
+            continue
+        c = statistics.paired(dict(zip(o.seeds, o.val_loss)), dict(zip(b.seeds, b.val_loss)))
+        o.diff_mean, o.diff_ci_low, o.diff_ci_high = c.diff_mean, c.diff_low, c.diff_high
+        o.p_value, o.n_paired, o.verdict = c.p_value, c.n, c.verdict
 
 
 def _outcome(task, ref, tuned, rerun) -> Outcome:
@@ -109,6 +148,8 @@ def _outcome(task, ref, tuned, rerun) -> Outcome:
     if finite.any():
         outcome.mean = float(np.mean(losses[finite]))
         outcome.std = float(np.std(losses[finite]))
+        interval = statistics.mean_interval(losses[finite])
+        outcome.ci_low, outcome.ci_high = interval.low, interval.high
         outcome.status = "ok" if finite.all() else "partly diverged"
     else:
         outcome.status = "diverged"
@@ -123,7 +164,9 @@ def _outcome(task, ref, tuned, rerun) -> Outcome:
     return outcome
 
 
-HEADERS = ["task", "rule", "best lr", "val loss (mean ± std)", "accuracy", "diverged", "status"]
+_CI = f"{statistics.CONFIDENCE:.0%} CI"
+HEADERS = ["task", "rule", "best lr", "val loss (mean ± std)", _CI, f"vs baseline (Δ mean [{_CI}], p, n)",
+           "verdict", "accuracy", "diverged", "status"]
 
 
 def table_rows(outcomes: list[Outcome]) -> list[list]:
@@ -134,8 +177,23 @@ def table_rows(outcomes: list[Outcome]) -> list[list]:
             o.label if o.label == o.rule else f"{o.label}: {o.rule}",
             f"{o.best_lr:g}" if o.best_lr else "-",
             f"{o.mean:.4g} ± {o.std:.2g}" if np.isfinite(o.mean) else "-",
+            f"[{o.ci_low:.4g}, {o.ci_high:.4g}]" if o.ci_low is not None else "-",
+            _versus(o),
+            o.verdict or "-",
             f"{o.accuracy:.4f}" if o.accuracy is not None else "-",
             f"{o.diverged}/{o.runs}",
             o.status,
         ])
     return rows
+
+
+def _versus(o: Outcome) -> str:
+    """Δ mean [CI], p, n of the paired comparison; what is undefined is left out."""
+    if o.verdict == statistics.IS_BASELINE:
+        return "(the baseline)"
+    if o.diff_mean is None:
+        return "-" if o.n_paired is None else "no paired seeds"
+    if o.p_value is None:
+        return f"{o.diff_mean:+.3g}, n={o.n_paired}"
+    interval = f"[{o.diff_ci_low:+.3g}, {o.diff_ci_high:+.3g}]"
+    return f"{o.diff_mean:+.3g} {interval}, p={o.p_value:.2g}, n={o.n_paired}"

@@ -41,8 +41,11 @@ def test_nos_evaluate_writes_tables_and_plots(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "powersign" in printed and "sign(m)*g" in printed
     records = json.loads((out / "results.json").read_text())
-    assert {r["label"] for r in records} == {"powersign", "sign(m)*g"}
+    assert {r["label"] for r in records} == {"powersign", "sign(m)*g", "adam"}  # adam: the default --baseline
     assert (out / "results.csv").read_text().startswith("task,rule,")
+    assert (out / "results.csv").read_text().splitlines()[0] == (
+        'task,rule,best lr,val loss (mean ± std),95% CI,"vs baseline (Δ mean [95% CI], p, n)",verdict,'
+        "accuracy,diverged,status")
     for name in ("curves_quadratic.png", "lr_sensitivity_quadratic.png", "summary.png"):
         assert (out / name).stat().st_size > 5000
     assert sorted(p.name for p in out.iterdir()) == [  # stale outputs gone, nothing staged left
@@ -58,6 +61,8 @@ def test_nos_evaluate_writes_tables_and_plots(tmp_path, capsys):
         (["evaluate", "sgd", "--task", "imagenet"], "unknown task 'imagenet'"),
         (["evaluate", "sgd", "--seeds", "0"], "at least 1"),
         (["evaluate", "runs/absent#2"], "not a run directory"),
+        (["evaluate", "sgd", "--baseline", "runs/absent"], "not a run directory"),
+        (["evaluate", "sgd", "--baseline", "g +"], "expected an operand"),
     ],
 )
 def test_bad_evaluate_arguments_are_one_line_errors(argv, message, capsys):
@@ -66,7 +71,7 @@ def test_bad_evaluate_arguments_are_one_line_errors(argv, message, capsys):
     assert message in err and err.count("\n") == 1
 
 
-def test_rule_references_resolve_text_catalog_names_and_search_results(tmp_path):
+def test_rule_references_resolve_text_catalog_names_and_search_results(tmp_path, capsys):
     assert resolve("powersign")[0].rule == KNOWN_RULES["powersign"]
     assert resolve("g*sign(m)")[0].rule == parse("g*sign(m)")
     config = from_dict({
@@ -83,3 +88,6 @@ def test_rule_references_resolve_text_catalog_names_and_search_results(tmp_path)
         resolve(f"{tmp_path / 'run'}#99")
     with pytest.raises(NosError, match=r"an integer in 1\.\.1000000"):
         resolve(f"{tmp_path / 'run'}#x")
+    assert main(["evaluate", "sgd", "--baseline", str(tmp_path / "run")]) == 2  # its top rules: which one?
+    err = capsys.readouterr().err
+    assert f"names {len(top)} rules; name one, e.g. run#1" in err and err.count("\n") == 1

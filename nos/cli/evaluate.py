@@ -15,7 +15,8 @@ OUTPUTS = ("results.csv", "results.md", "results.json", "summary.png", "curves_*
 
 
 def register(subparsers):
-    from nos.protocol import BASELINES, DEFAULT_STEPS, SUITES
+    from nos.protocol import BASELINES, DEFAULT_SEEDS, DEFAULT_STEPS, SUITES
+    from nos.statistics import CONFIDENCE, LEVEL
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -23,20 +24,28 @@ def register(subparsers):
         description=(
             "Evaluate rules with the DeepOBS protocol: tune each rule's learning rate on a "
             "log-spaced grid (first seed), rerun the best setting on every seed, report mean ± std "
-            "of the validation loss, accuracy where the task has one, and divergences. RULE is rule "
+            f"and a {CONFIDENCE:.0%} Student-t interval of the validation loss, a paired t-test against "
+            f"the --baseline rule over the same seeds (verdict at level {LEVEL:g}), accuracy where the "
+            "task has one, and divergences. RULE is rule "
             "text, a catalog name, runs/NAME (the run's top rules) or runs/NAME#K (its K-th rule). "
             f"Baselines {', '.join(BASELINES)} are included unless --no-baselines. Writes "
             "results.csv/.json/.md and PNG plots (loss curves, learning-rate sensitivity, summary "
-            "relative to Adam) to --out."
+            "relative to the baseline) to --out."
         ),
     )
     parser.add_argument("rules", nargs="*", metavar="RULE", help="rules to evaluate")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--task", action="append", metavar="NAME", help="a task (repeatable; default mlp_digits)")
     where.add_argument("--suite", choices=sorted(SUITES), help="; ".join(f"{k}: {', '.join(v)}" for k, v in SUITES.items()))
-    parser.add_argument("--no-baselines", action="store_true", help="evaluate only the given rules")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="evaluate only the given rules (and --baseline)")
+    parser.add_argument(
+        "--baseline", default="adam", metavar="REF",
+        help="the rule every rule is compared with, per task (default adam; added to the rules if missing)",
+    )
     parser.add_argument("--learning-rates", type=float, nargs="+", metavar="LR", help="the grid (default 1e-4..1, 9 log-spaced)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds of the rerun (default 3)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, metavar="N",
+                        help=f"seeds of the rerun (default {DEFAULT_SEEDS})")
     parser.add_argument(
         "--steps", type=int, metavar="N",
         help="training steps (default per task: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + ")",
@@ -50,14 +59,19 @@ def run(args) -> int:
     from nos import plots
     from nos.errors import NosError
     from nos.protocol import BASELINES, DEFAULT_GRID, HEADERS, SUITES, run_protocol, table_rows
-    from nos.rule_refs import resolve_all
+    from nos.rule_refs import resolve, resolve_all
     from nos.table import csv_table, markdown_table, text_table
     from nos.tasks import TASKS
 
-    references = list(args.rules) + ([] if args.no_baselines else list(BASELINES))
-    if not references:
+    if not args.rules and args.no_baselines:
         raise NosError("no rules to evaluate: give RULE arguments or drop --no-baselines")
+    baseline = resolve(args.baseline)
+    if len(baseline) != 1:
+        raise NosError(f"--baseline {args.baseline} names {len(baseline)} rules; "
+                       f"name one, e.g. {baseline[0].label}")
+    references = list(args.rules) + ([] if args.no_baselines else list(BASELINES)) + [args.baseline]
     refs = resolve_all(references)
+    baseline_label = next(ref.label for ref in refs if ref.rule == baseline[0].rule)
     tasks = list(SUITES[args.suite]) if args.suite else (args.task or ["mlp_digits"])
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
@@ -79,10 +93,11 @@ def run(args) -> int:
 
     outcomes = run_protocol(
         refs, tasks, learning_rates=args.learning_rates or DEFAULT_GRID, seeds=tuple(range(args.seeds)),
-        steps=args.steps, progress=lambda message: print(message, flush=True),
+        steps=args.steps, progress=lambda message: print(message, flush=True), baseline=baseline[0].rule,
     )
     rows = table_rows(outcomes)
     print(text_table(HEADERS, rows))
+    print(f"baseline: {baseline_label}")
     staging = Path(tempfile.mkdtemp(prefix=".nos-evaluate-", dir=out))
     try:  # written beside, then moved in: an interrupted evaluation leaves the previous set whole
         (staging / "results.csv").write_text(csv_table(HEADERS, rows))
@@ -92,7 +107,7 @@ def run(args) -> int:
             for task in tasks:
                 plots.loss_curves(outcomes, task, staging / f"curves_{task}.png")
                 plots.lr_sensitivity(outcomes, task, staging / f"lr_sensitivity_{task}.png")
-            plots.summary(outcomes, staging / "summary.png")
+            plots.summary(outcomes, staging / "summary.png", reference=baseline_label)
         for stale in (path for pattern in OUTPUTS for path in out.glob(pattern)):
             stale.unlink()
         for path in staging.iterdir():
