@@ -32,6 +32,7 @@ from nos.errors import NosError
 from nos.limits import MAX_BATCH_SIZE, MAX_CONFIG_BYTES, MAX_LANES, MAX_SEED, MAX_STEPS
 
 PRESETS = ("quick", "rediscover", "paper")
+AGGREGATES = ("geometric", "arithmetic", "min")
 EXECUTORS = ("local", "ray")
 
 
@@ -67,6 +68,21 @@ class RewardConfig:
     """Score: "val_loss" (validation loss at the end) or "auc" (mean training loss over the run)."""
     baseline: str = "adam"
     """Catalog rule whose score b normalises a rule's score s: reward = b/(b + s) (`nos.reward`)."""
+    tasks: list[str] | None = None
+    """Several child tasks instead of `task`: each rule is trained on every one (same steps,
+    learning rates and seeds), rewarded per task against the baseline there, and the per-task
+    rewards are combined by `aggregate`."""
+    task_configs: dict = field(default_factory=dict)
+    """Keyword arguments of the `tasks`, by task name, e.g. {logreg = {dim = 20}}."""
+    aggregate: str = "geometric"
+    """How `tasks`' rewards combine: "geometric" mean (a rule must do well on every task; one
+    divergence makes it 0), "arithmetic" mean, or "min" (the worst task)."""
+
+    def task_list(self) -> list[tuple[str, dict]]:
+        """(task name, task config) of each task the reward trains on."""
+        if self.tasks:
+            return [(name, dict(self.task_configs.get(name, {}))) for name in self.tasks]
+        return [(self.task, dict(self.task_config))]
 
 
 @dataclass
@@ -190,6 +206,7 @@ def validate(config: SearchConfig) -> SearchConfig:
                                      f"a batch is above the limit of {MAX_LANES:,}"),
         (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
         (config.reward.signal in ("val_loss", "auc"), f"reward.signal must be 'val_loss' or 'auc', got {config.reward.signal!r}"),
+        *_task_list_checks(config.reward),
         (config.controller.name in ("rnn", "random", "evolution"), f"controller.name must be rnn, random or evolution, got {config.controller.name!r}"),
         *_executor_checks(config.executor),
     ]
@@ -209,6 +226,20 @@ def validate(config: SearchConfig) -> SearchConfig:
         raise ConfigError("space.operands: none depends on the gradient (g, m, v, y), so every rule "
                           "of the space would be invalid")
     return config
+
+
+def _task_list_checks(reward: RewardConfig) -> list[tuple[bool, str]]:
+    tasks = reward.tasks or []
+    return [
+        (reward.tasks is None or len(tasks) >= 1, "reward.tasks must not be empty (leave it out to use reward.task)"),
+        (len(set(tasks)) == len(tasks), f"reward.tasks must be distinct, got {tasks}"),
+        (not (tasks and reward.task_config), "reward.task_config applies to reward.task; with reward.tasks use "
+                                             "reward.task_configs = {NAME = {...}}"),
+        (set(reward.task_configs) <= set(tasks), f"reward.task_configs names tasks not in reward.tasks: "
+                                                 f"{sorted(set(reward.task_configs) - set(tasks))}"),
+        (all(isinstance(v, dict) for v in reward.task_configs.values()), "reward.task_configs values must be tables"),
+        (reward.aggregate in AGGREGATES, f"reward.aggregate must be {', '.join(AGGREGATES)}, got {reward.aggregate!r}"),
+    ]
 
 
 def _executor_checks(executor: ExecutorConfig) -> list[tuple[bool, str]]:

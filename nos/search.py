@@ -151,10 +151,11 @@ def _stored_config(store: RunStore, config: SearchConfig | None) -> SearchConfig
 def _check_task(config: SearchConfig):
     from nos.tasks import get_task
 
-    try:
-        get_task(config.reward.task, **config.reward.task_config)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"reward.task: {error}") from None
+    for name, task_config in config.reward.task_list():
+        try:
+            get_task(name, **task_config)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"reward.task{'s' if config.reward.tasks else ''}: {error}") from None
 
 
 def _make_controller(config: SearchConfig):
@@ -264,7 +265,8 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     seconds_baseline = 0.0
     try:
         if store.meta("baseline_score") is None:
-            log(f"measuring the baseline {config.reward.baseline} on {config.reward.task} …")
+            tasks = ", ".join(name for name, _ in config.reward.task_list())
+            log(f"measuring the baseline {config.reward.baseline} on {tasks} …")
             baseline = scorer.measure_baseline()
             with store.transaction():
                 store.set_meta("baseline_score", baseline)

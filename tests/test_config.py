@@ -59,6 +59,14 @@ def test_rediscover_preset_can_express_powersign_and_addsign_with_decays():
         ("[executor]\ncpus_per_task = 0", "executor.cpus_per_task must be > 0"),
         ("[executor]\nnum_cpus = -4", "executor.num_cpus must be >= 0"),
         ("[executor]\nadress = 'auto'", "unknown key 'adress' in executor"),
+        ("[reward]\ntasks = []", r"reward.tasks must not be empty \(leave it out to use reward.task\)"),
+        ("[reward]\ntasks = ['logreg', 'logreg']", r"reward.tasks must be distinct, got \['logreg', 'logreg'\]"),
+        ("[reward]\ntasks = ['logreg']\ntask_config = {dim = 3}", "reward.task_config applies to reward.task"),
+        ("[reward]\ntasks = ['logreg']\ntask_configs = {quadratic = {}}",
+         r"reward.task_configs names tasks not in reward.tasks: \['quadratic'\]"),
+        ("[reward]\ntasks = ['logreg']\ntask_configs = {logreg = 3}", "reward.task_configs values must be tables"),
+        ("[reward]\ntasks = ['logreg', 'quadratic']\naggregate = 'harmonic'",
+         "reward.aggregate must be geometric, arithmetic, min, got 'harmonic'"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):

@@ -106,3 +106,42 @@ def test_the_default_reward_ranks_clearly_different_rules_apart():
     good = [rewards[t] for t in ("adam", "g", "sign(g)")]
     assert max(good) - min(good) > 0.005, rewards
     assert np.isclose(rewards["adam"], 0.5, atol=1e-6)  # the baseline rule scores exactly b/(b + b)
+
+
+MULTI = {**SMALL, "reward": {"tasks": ["quadratic", "logreg"], "steps": 60, "learning_rates": [0.003, 0.03],
+                             "baseline": "sgd"}}
+
+
+def test_a_search_on_several_tasks_rewards_the_geometric_mean_of_per_task_rewards(tmp_path):
+    search(from_dict({**MULTI, "budget": 8}), tmp_path / "split", progress=False, log=lambda *_: None)
+    search(from_dict(MULTI), tmp_path / "split", resume=True, progress=False, log=lambda *_: None)
+    search(from_dict(MULTI), tmp_path / "whole", progress=False, log=lambda *_: None)
+    assert _rows(tmp_path / "split") == _rows(tmp_path / "whole")
+    db = sqlite3.connect(tmp_path / "whole" / "store.sqlite")
+    baseline = json.loads(db.execute("SELECT value FROM meta WHERE name = 'baseline_score'").fetchone()[0])
+    assert set(baseline) == {"quadratic", "logreg"} and all(b > 0 for b in baseline.values())
+    trained = db.execute("SELECT reward, metrics, status FROM samples WHERE source = 'evaluated'").fetchall()
+    assert trained
+    for reward, metrics, status in trained:
+        metrics = json.loads(metrics)
+        if status in ("ok", "diverged"):
+            per_task = metrics["rewards"]
+            assert set(per_task) == set(metrics["tasks"]) == {"quadratic", "logreg"}
+            assert reward == pytest.approx(np.sqrt(per_task["quadratic"] * per_task["logreg"]))
+    assert any(json.loads(m)["rewards"]["quadratic"] != json.loads(m)["rewards"]["logreg"]
+               for _, m, s in trained if s == "ok")
+
+
+@pytest.mark.parametrize("aggregate, expected", [("geometric", 0.4), ("arithmetic", 0.5), ("min", 0.2)])
+def test_per_task_rewards_combine_as_configured(aggregate, expected):
+    from nos.reward import Scored, Scorer
+
+    scorer = Scorer(from_dict({**MULTI, "reward": {**MULTI["reward"], "aggregate": aggregate}}).reward)
+    ok = {"quadratic": Scored("ok", 0.8, 1.0, 0.03, "", {}, 1.0), "logreg": Scored("ok", 0.2, 2.0, 0.003, "", {}, 2.0)}
+    combined = scorer._combine(ok)
+    assert combined.reward == pytest.approx(expected) and combined.status == "ok" and combined.seconds == 3.0
+    assert (combined.score, combined.best_lr) == (1.0, 0.03)  # the first task's
+    failed = {**ok, "logreg": Scored("failed", 0.0, None, None, "timeout after 1s", {}, 0.5)}
+    assert (scorer._combine(failed).status, scorer._combine(failed).reason) == ("failed", "logreg: timeout after 1s")
+    diverged = {name: Scored("diverged", 0.0, None, None, "every learning rate and seed diverged", {}, 1.0) for name in ok}
+    assert scorer._combine(diverged).status == "diverged" and scorer._combine(diverged).reward == 0.0
