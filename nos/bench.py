@@ -16,7 +16,7 @@ Measured in one process, so that ratios compare like with like on a shared machi
    (`nos.RuleOptimizer`) and ``fit`` T steps
    of batch 128; rule-lanes per second over a few rules, after one untimed warm-up.
 4. rosenbrock: rule-lanes per second of the interpreter at 4000 steps.
-5. end to end: a real search (`nos.search.search`: the quick preset with the random controller,
+5. end to end: a real search (`nos.search.search`: the quick preset without its funnel, random controller,
    a fixed number of samples, a fresh run directory), timed from the call to its return, as
    trained lanes (rules trained × learning rates × seeds) per second and as a fraction of the
    search kernel's child FLOP rate measured in the same run; with its split into the baseline's
@@ -131,7 +131,7 @@ def end_to_end(samples: int, kernel_flops_per_second: float) -> dict:
     from nos.tasks import get_task
 
     data = load_preset("quick").to_dict()
-    data.update(budget=samples, controller={"name": "random"})
+    data.update(budget=samples, controller={"name": "random"}, funnel=[])  # the search alone
     config = from_dict(data)
     reward = config.reward
     with tempfile.TemporaryDirectory(prefix="nos-bench-") as directory:

@@ -86,6 +86,16 @@ class RewardConfig:
 
 
 @dataclass
+class FunnelStage(RewardConfig):
+    """One stage of the funnel that follows a search (``[[funnel]]`` tables): the `top` distinct
+    rules of the previous stage (the search itself first) are trained again with this reward
+    (any `RewardConfig` key: tasks, steps, learning rates, seeds, …); see `nos.funnel`."""
+
+    top: int = 16
+    """How many rules enter this stage: the best of the previous one, distinct by fingerprint."""
+
+
+@dataclass
 class ControllerConfig:
     name: str = "rnn"
     """Controller: "rnn" (policy gradient), "random" or "evolution"."""
@@ -137,6 +147,8 @@ class SearchConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    funnel: list[FunnelStage] = field(default_factory=list)
+    """Stages that re-train the search's best rules at higher fidelity (`nos.funnel`)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -153,6 +165,8 @@ def _check_type(value, annotation, where: str):
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         (item,) = typing.get_args(annotation)
+        if dataclasses.is_dataclass(item):
+            return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -197,16 +211,11 @@ def validate(config: SearchConfig) -> SearchConfig:
         (config.leaderboard >= 1, f"leaderboard must be at least 1, got {config.leaderboard}"),
         (config.max_seconds >= 0, f"max_seconds must be >= 0, got {config.max_seconds}"),
         (1 <= config.space.units <= 8, f"space.units must be in 1..8, got {config.space.units}"),
-        (1 <= config.reward.steps <= MAX_STEPS, f"reward.steps must be in 1..{MAX_STEPS:,}, got {config.reward.steps}"),
-        (bool(config.reward.learning_rates), "reward.learning_rates must not be empty"),
-        (all(0 < lr < math.inf for lr in config.reward.learning_rates), "reward.learning_rates must be positive and finite"),
-        (bool(config.reward.seeds), "reward.seeds must not be empty"),
-        (all(0 <= s <= MAX_SEED for s in config.reward.seeds), f"reward.seeds must be in 0..{MAX_SEED}"),
+        *_reward_checks(config.reward, "reward"),
         (lanes(config) <= MAX_LANES, f"batch_size × reward.learning_rates × reward.seeds = {lanes(config):,} lanes "
                                      f"a batch is above the limit of {MAX_LANES:,}"),
         (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
-        (config.reward.signal in ("val_loss", "auc"), f"reward.signal must be 'val_loss' or 'auc', got {config.reward.signal!r}"),
-        *_task_list_checks(config.reward),
+        *(check for i, stage in enumerate(config.funnel) for check in _stage_checks(stage, f"funnel[{i}]")),
         (config.controller.name in ("rnn", "random", "evolution"), f"controller.name must be rnn, random or evolution, got {config.controller.name!r}"),
         *_executor_checks(config.executor),
     ]
@@ -216,8 +225,9 @@ def validate(config: SearchConfig) -> SearchConfig:
     from search_space import GRAMMAR, KNOWN_RULES
     from search_space.vocabulary import GRADIENT_SYMBOLS
 
-    if config.reward.baseline not in KNOWN_RULES:
-        raise ConfigError(f"reward.baseline {config.reward.baseline!r} is not a known rule")
+    for where, reward in (("reward", config.reward), *((f"funnel[{i}]", s) for i, s in enumerate(config.funnel))):
+        if reward.baseline not in KNOWN_RULES:
+            raise ConfigError(f"{where}.baseline {reward.baseline!r} is not a known rule")
     try:
         grammar = GRAMMAR.subset(config.space.operands, config.space.unary, config.space.binary)
     except ValueError as error:
@@ -228,17 +238,33 @@ def validate(config: SearchConfig) -> SearchConfig:
     return config
 
 
-def _task_list_checks(reward: RewardConfig) -> list[tuple[bool, str]]:
+def _reward_checks(reward: RewardConfig, where: str) -> list[tuple[bool, str]]:
+    """Range checks of a reward (the search's, or a funnel stage's), naming keys under `where`."""
     tasks = reward.tasks or []
     return [
-        (reward.tasks is None or len(tasks) >= 1, "reward.tasks must not be empty (leave it out to use reward.task)"),
-        (len(set(tasks)) == len(tasks), f"reward.tasks must be distinct, got {tasks}"),
-        (not (tasks and reward.task_config), "reward.task_config applies to reward.task; with reward.tasks use "
-                                             "reward.task_configs = {NAME = {...}}"),
-        (set(reward.task_configs) <= set(tasks), f"reward.task_configs names tasks not in reward.tasks: "
+        (1 <= reward.steps <= MAX_STEPS, f"{where}.steps must be in 1..{MAX_STEPS:,}, got {reward.steps}"),
+        (bool(reward.learning_rates), f"{where}.learning_rates must not be empty"),
+        (all(0 < lr < math.inf for lr in reward.learning_rates), f"{where}.learning_rates must be positive and finite"),
+        (bool(reward.seeds), f"{where}.seeds must not be empty"),
+        (all(0 <= s <= MAX_SEED for s in reward.seeds), f"{where}.seeds must be in 0..{MAX_SEED}"),
+        (reward.signal in ("val_loss", "auc"), f"{where}.signal must be 'val_loss' or 'auc', got {reward.signal!r}"),
+        (reward.tasks is None or len(tasks) >= 1, f"{where}.tasks must not be empty (leave it out to use {where}.task)"),
+        (len(set(tasks)) == len(tasks), f"{where}.tasks must be distinct, got {tasks}"),
+        (not (tasks and reward.task_config), f"{where}.task_config applies to {where}.task; with {where}.tasks use "
+                                             f"{where}.task_configs = {{NAME = {{...}}}}"),
+        (set(reward.task_configs) <= set(tasks), f"{where}.task_configs names tasks not in {where}.tasks: "
                                                  f"{sorted(set(reward.task_configs) - set(tasks))}"),
-        (all(isinstance(v, dict) for v in reward.task_configs.values()), "reward.task_configs values must be tables"),
-        (reward.aggregate in AGGREGATES, f"reward.aggregate must be {', '.join(AGGREGATES)}, got {reward.aggregate!r}"),
+        (all(isinstance(v, dict) for v in reward.task_configs.values()), f"{where}.task_configs values must be tables"),
+        (reward.aggregate in AGGREGATES, f"{where}.aggregate must be {', '.join(AGGREGATES)}, got {reward.aggregate!r}"),
+    ]
+
+
+def _stage_checks(stage: FunnelStage, where: str) -> list[tuple[bool, str]]:
+    lanes = stage.top * len(stage.learning_rates) * len(stage.seeds)
+    return [
+        (1 <= stage.top <= MAX_BATCH_SIZE, f"{where}.top must be in 1..{MAX_BATCH_SIZE:,}, got {stage.top}"),
+        *_reward_checks(stage, where),
+        (lanes <= MAX_LANES, f"{where}: top × learning_rates × seeds = {lanes:,} lanes is above the limit of {MAX_LANES:,}"),
     ]
 
 

@@ -2,7 +2,8 @@
 
     exp(sign(g)*sign(m))*g     rule text
     powersign                  a catalog name (see `nos rules`)
-    runs/NAME                  the top rules of a search run (its leaderboard)
+    runs/NAME                  the top rules of a search run (its leaderboard: by the last
+                               funnel stage when the run has a funnel)
     runs/NAME#3                the rule ranked 3rd in that run
     rule:TEXT, run:PATH[#N]    explicit: no doubt about which is meant
 
@@ -33,10 +34,13 @@ def _from_run(path: Path, rank: int | None) -> list[RuleRef]:
     from nos.store import RunStore
     from search_space import parse
 
+    from nos.funnel import current_stages, final_ranking
+
     store = RunStore.open(path)
     try:
-        grammar = grammar_of(from_dict(store.meta("config")).space)
-        top = store.top(rank or TOP_OF_RUN)
+        config = from_dict(store.meta("config"))
+        stages = current_stages(store, len(config.funnel))
+        top = final_ranking(store, stages, rank or TOP_OF_RUN)
     finally:
         store.close()
     if not top:
@@ -45,13 +49,16 @@ def _from_run(path: Path, rank: int | None) -> list[RuleRef]:
         raise NosError(f"run {path} has only {len(top)} distinct evaluated rules; #{rank} does not exist")
     chosen = [(rank, top[rank - 1])] if rank else list(enumerate(top, start=1))
     return [
-        RuleRef(
-            f"{path.name}#{r}",
-            parse(row["text"], grammar),
-            f"search run {path}, rank {r}, reward {row['best']:.4f}",
-        )
+        RuleRef(f"{path.name}#{r}", parse(row["text"], grammar_of(config.space)), _origin(path, r, row))
         for r, row in chosen
     ]
+
+
+def _origin(path: Path, rank: int, row: dict) -> str:
+    """Where a run's rule comes from: its rank and its reward at each stage it entered."""
+    rewards = ", ".join(f"{'search' if stage == 0 else f'stage {stage}'} {reward:.4f}"
+                        for stage, reward in enumerate(row["rewards"]) if reward is not None)
+    return f"search run {path}, rank {rank}, reward {rewards}"
 
 
 MAX_RANK = 1_000_000

@@ -56,7 +56,7 @@ KEEP_CHECKPOINTS = 2
 CONFIG_FILE = "config.json"
 CREATION_FILES = (*TEMPORARIES, CONFIG_FILE)
 """What a search killed while it created its run leaves: the next search there starts afresh."""
-RESUMABLE = ("budget", "max_seconds", "leaderboard", "executor")
+RESUMABLE = ("budget", "max_seconds", "leaderboard", "executor", "funnel")
 """Config keys a resumed run may change; everything else must match the stored config."""
 
 
@@ -74,6 +74,8 @@ class SearchSummary:
     """The signal that stopped the search (SIGINT 2, SIGTERM 15), 0 when it ran to its budget."""
     seconds_baseline: float = 0.0
     """Time this process spent measuring the baseline (0 when the run had it stored)."""
+    funnel: list = field(default_factory=list)
+    """The funnel's stages (`nos.funnel.StageResult`), when the run reached its budget."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -151,11 +153,13 @@ def _stored_config(store: RunStore, config: SearchConfig | None) -> SearchConfig
 def _check_task(config: SearchConfig):
     from nos.tasks import get_task
 
-    for name, task_config in config.reward.task_list():
-        try:
-            get_task(name, **task_config)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"reward.task{'s' if config.reward.tasks else ''}: {error}") from None
+    rewards = [("reward", config.reward), *((f"funnel[{i}]", stage) for i, stage in enumerate(config.funnel))]
+    for where, reward in rewards:
+        for name, task_config in reward.task_list():
+            try:
+                get_task(name, **task_config)
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"{where}.task{'s' if reward.tasks else ''}: {error}") from None
 
 
 def _make_controller(config: SearchConfig):
@@ -263,6 +267,7 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     search_log = None
     interrupted = 0
     seconds_baseline = 0.0
+    stages = []
     try:
         if store.meta("baseline_score") is None:
             tasks = ", ".join(name for name, _ in config.reward.task_list())
@@ -337,6 +342,10 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             search_log.batch(batch, samples, stats, store)
             sampled += n
             batch += 1
+        if store.sample_count() >= config.budget:
+            from nos.funnel import run_funnel
+
+            stages = run_funnel(config, store, executor, log, on_stage=search_log.stage)
     except KeyboardInterrupt as interrupt:
         interrupted = signal_number(interrupt)
         log(
@@ -355,9 +364,10 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
         invalid=sources.count("invalid"),
         failed=sources.count("failed"),
         seconds=store.timings(),
-        leaderboard=leaderboard(store, config.leaderboard),
+        leaderboard=leaderboard(store, config.leaderboard, stages),
         interrupted=interrupted,
         seconds_baseline=seconds_baseline,
+        funnel=stages,
     )
     table = markdown_table(*leaderboard_table(summary.leaderboard))
     _write_atomically(run_dir / "leaderboard.md", table + "\n")
@@ -399,21 +409,27 @@ def _sample(rule, scored, source: str, first: bool = True) -> Sample:
     )
 
 
-def leaderboard(store: RunStore, k: int) -> list[dict]:
-    """The top `k` distinct rules with the known rules each is equivalent to."""
+def leaderboard(store: RunStore, k: int, stages=None) -> list[dict]:
+    """The top `k` distinct rules with the known rules each is equivalent to: ranked by the last
+    funnel stage when the run has one (`nos.funnel.final_ranking`; `stages` default: the stored
+    ones computed from its committed steps), else by the search's reward. ``reward`` is the
+    search's, ``stage_rewards`` each stage's (None where the rule did not enter it); score and
+    best lr are those of the last stage the rule entered."""
+    from nos.funnel import current_stages, final_ranking
     from search_space import KNOWN_RULES, parse
 
+    stages = current_stages(store) if stages is None else stages
     rows = []
-    for rank, row in enumerate(store.top(k), start=1):
-        key = row["key"]
-        same = [name for name, known in KNOWN_RULES.items() if known.key == key]
+    for rank, ranked in enumerate(final_ranking(store, stages, k), start=1):
+        same = [name for name, known in KNOWN_RULES.items() if known.key == ranked["key"]]
         rows.append(
             dict(
                 rank=rank,
-                rule=str(parse(row["text"])),
-                reward=row["best"],
-                score=row["score"],
-                best_lr=row["best_lr"],
+                rule=str(parse(ranked["text"])),
+                reward=ranked["rewards"][0],
+                stage_rewards=ranked["rewards"][1:],
+                score=ranked["score"],
+                best_lr=ranked["best_lr"],
                 equivalent_to=", ".join(same),
             )
         )
@@ -421,13 +437,30 @@ def leaderboard(store: RunStore, k: int) -> list[dict]:
 
 
 def leaderboard_table(rows: list[dict]) -> tuple[list[str], list[list]]:
-    headers = ["rank", "rule", "reward", "score", "best lr", "known rule"]
+    stages = max((len(r.get("stage_rewards", ())) for r in rows), default=0)
+    headers = ["rank", "rule", "reward", *(f"stage {i}" for i in range(1, stages + 1)), "score", "best lr",
+               "known rule"]
     body = [
-        [r["rank"], r["rule"], f"{r['reward']:.4f}", f"{r['score']:.4g}" if r["score"] is not None else "-",
+        [r["rank"], r["rule"], _reward_text(r["reward"]), *(_reward_text(x) for x in r.get("stage_rewards", ())),
+         f"{r['score']:.4g}" if r["score"] is not None else "-",
          f"{r['best_lr']:g}" if r["best_lr"] else "-", r["equivalent_to"] or "-"]
         for r in rows
     ]
     return headers, body
+
+
+def _stage_line(stage) -> str:
+    """One line about a funnel stage: what it trained and its best rule."""
+    config = stage.config
+    tasks = ", ".join(config["tasks"] or [config["task"]])
+    best = stage.rules[0] if stage.rules else None
+    found = f"best {best['reward']:.4f} {best['text']}" if best else "no rule entered"
+    return (f"funnel stage {stage.stage}: {len(stage.rules)} rules on {tasks}, {config['steps']} steps, "
+            f"{len(config['seeds'])} seeds: {found}")
+
+
+def _reward_text(reward) -> str:
+    return f"{reward:.4f}" if reward is not None else "-"
 
 
 def format_summary(summary: SearchSummary) -> str:
@@ -441,6 +474,7 @@ def format_summary(summary: SearchSummary) -> str:
         f"{summary.invalid} invalid ({summary.invalid / max(summary.samples, 1):.0%}), {summary.failed} failed",
         "time: " + ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in seconds.items())
         + f"; controller overhead (propose + update + store) {overhead / total:.1%}",
+        *(_stage_line(stage) for stage in summary.funnel),
         f"run directory: {summary.run_dir}",
     ]
     return "\n".join(lines)

@@ -6,7 +6,8 @@ TensorBoard scalars (``tensorboard --logdir RUN_DIR/tb``): ``search/reward_mean`
 controller statistic under its own name (``controller/entropy``, ``losses/pg_loss``, …); text
 ``search/best_rule``. The step is the number of rules sampled so far. Each process writes its
 own events file; a step that a killed process logged but never committed is logged again by
-the resumed one (TensorBoard shows the later value).
+the resumed one (TensorBoard shows the later value). A funnel stage k (`nos.funnel`) logs
+``funnel/best_reward`` and ``funnel/rules`` at step k and its ranking as text ``funnel/stage_k``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ class SearchLog:
         self.writer.flush()
         self.bar.set_postfix(best=f"{self.best:.4f}", cache=f"{cache_rate:.0%}", rules_s=f"{rate:.2f}")
         self.bar.update(len(samples))
+
+    def stage(self, result):
+        """Log funnel stage `result` (a `nos.funnel.StageResult`)."""
+        rewards = [rule["reward"] for rule in result.rules]
+        table = "\n".join(f"{i}. {rule['reward']:.4f} {rule['text']}" for i, rule in enumerate(result.rules, 1))
+        with self.writer.as_default(step=result.stage):
+            self.tf.summary.scalar("funnel/best_reward", max(rewards, default=0.0))
+            self.tf.summary.scalar("funnel/rules", len(rewards))
+            self.tf.summary.text(f"funnel/stage_{result.stage}", table or "(no rule entered)")
+        self.writer.flush()
 
     def close(self):
         self.bar.close()

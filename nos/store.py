@@ -14,10 +14,13 @@ read-only first (a file that is not a NOS store is never modified). Tables:
              never served from the cache.
     batches  one row per controller step: sizes, timings, controller stats, checkpoint
     chain    one row per controller step: its integrity record (below)
+    stages, stage_rules   the funnel after the search (`nos.funnel`): one row per stage (the
+             steps it was computed from, its config, baseline, integrity record) and its rules
 
 Integrity: step b's record is SHA-256 over the record of step b − 1 (for step 0, over the meta
 rows), the step's `batches` row and its `samples` rows, every column as stored; it is written in
-the step's transaction. Opening a store (`nos verify`, `--resume`, a run reference in
+the step's transaction; a funnel stage's record chains the same way from the record of the last
+step it was computed from (stage 1) or the previous stage's. Opening a store (`nos verify`, `--resume`, a run reference in
 `nos evaluate`/`nos export`) recomputes the chain and names the first step whose rows changed,
 are missing or have no step; the run must then be fixed or discarded, never resumed, since
 nothing later can be trusted. This detects corruption and accidental edits, not a deliberate
@@ -76,6 +79,32 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE TABLE IF NOT EXISTS chain (batch INTEGER PRIMARY KEY, digest TEXT NOT NULL);
 """
+_FUNNEL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stages (
+    stage INTEGER PRIMARY KEY,
+    steps INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    baseline TEXT NOT NULL,
+    created REAL NOT NULL,
+    digest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stage_rules (
+    stage INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    reward REAL NOT NULL,
+    score REAL,
+    best_lr REAL,
+    metrics TEXT,
+    seconds REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (stage, rank)
+);
+"""
+"""The funnel's tables (`nos.funnel`), made by the first stage a run commits."""
 
 
 @dataclass
@@ -99,13 +128,15 @@ class Sample:
 class RunStore:
     """Open with `RunStore.create(run_dir, config)` or `RunStore.open(run_dir)`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = path
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(readonly_uri(path) if readonly else path, uri=readonly,
+                                      isolation_level=None, timeout=30)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as error:
             raise NosError(f"cannot open run store {path}: {error}") from None
 
@@ -151,8 +182,9 @@ class RunStore:
         return cls(path)
 
     @classmethod
-    def open(cls, run_dir: Path) -> RunStore:
-        """The run in `run_dir`; NosError naming the problem if it is not a readable NOS store."""
+    def open(cls, run_dir: Path, readonly: bool = False) -> RunStore:
+        """The run in `run_dir`; NosError naming the problem if it is not a readable NOS store.
+        `readonly`: for looking only (`nos runs`, `nos show`); not a byte of `run_dir` changes."""
         run_dir = Path(run_dir)
         path = run_dir / STORE_NAME
         if not run_dir.is_dir():
@@ -160,7 +192,7 @@ class RunStore:
         if not path.is_file():
             raise NosError(f"{run_dir} is not a NOS run (no {STORE_NAME})")
         _check_readonly(path)
-        store = cls(path)
+        store = cls(path, readonly=readonly)
         try:
             store.steps_verified = store.verify()
         except NosError:
@@ -271,6 +303,7 @@ class RunStore:
                 if records.get(batch) != previous:
                     raise NosError(f"{where} is damaged: step {batch} differs from what was committed "
                                    "(integrity record mismatch)")
+            self._verify_stages(where, len(steps))
         except sqlite3.Error as error:
             raise NosError(f"{where} is unreadable: {error}") from None
         return len(steps)
@@ -305,11 +338,100 @@ class RunStore:
         ).fetchone()
         return dict(zip(("propose", "evaluate", "update", "store"), (v or 0.0 for v in row)))
 
+    # --- the funnel (nos.funnel): one transaction and integrity record per stage ------------------
+
+    def funnel_stage_count(self) -> int:
+        if not self._has_table("stages"):
+            return 0
+        return self.db.execute("SELECT COUNT(*) FROM stages").fetchone()[0]
+
+    def funnel_stage(self, stage: int):
+        """Stage `stage` as committed (a `nos.funnel.StageResult`), or None."""
+        from nos.funnel import StageResult
+
+        if not self._has_table("stages"):
+            return None
+        row = self.db.execute("SELECT * FROM stages WHERE stage = ?", (stage,)).fetchone()
+        if row is None:
+            return None
+        rules = [
+            {"text": r["text"], "key": r["key"], "fingerprint": r["fingerprint"], "status": r["status"],
+             "reason": r["reason"], "reward": r["reward"], "score": r["score"], "best_lr": r["best_lr"],
+             "metrics": json.loads(r["metrics"]) if r["metrics"] is not None else None, "seconds": r["seconds"]}
+            for r in self.db.execute("SELECT * FROM stage_rules WHERE stage = ? ORDER BY rank", (stage,))
+        ]
+        return StageResult(stage, row["steps"], json.loads(row["config"]), json.loads(row["baseline"]), rules)
+
+    def commit_funnel_stage(self, result) -> None:
+        """Replace stage `result.stage` and every later one by `result`, atomically."""
+        with self.transaction():
+            for statement in filter(str.strip, _FUNNEL_SCHEMA.split(";")):
+                self.db.execute(statement)
+            self._drop_stages_from(result.stage)
+            self.db.execute(
+                "INSERT INTO stages (stage, steps, config, baseline, created, digest) VALUES (?, ?, ?, ?, ?, '')",
+                (result.stage, result.steps, json.dumps(result.config), json.dumps(result.baseline), time.time()),
+            )
+            for rank, rule in enumerate(result.rules):
+                self.db.execute(
+                    "INSERT INTO stage_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (result.stage, rank, rule["text"], rule["key"], rule["fingerprint"], rule["status"],
+                     rule["reason"], rule["reward"], _finite_or_none(rule["score"]), rule["best_lr"],
+                     json.dumps(rule["metrics"]) if rule["metrics"] is not None else None, rule["seconds"]),
+                )
+            if self.chained:
+                digest = self._stage_digest(result.stage, self._stage_origin(result.stage, result.steps))
+                self.db.execute("UPDATE stages SET digest = ? WHERE stage = ?", (digest, result.stage))
+
+    def drop_funnel_stages_after(self, count: int) -> None:
+        """Delete the stages past the first `count` (a funnel made shorter on resume)."""
+        if self._has_table("stages"):
+            with self.transaction():
+                self._drop_stages_from(count + 1)
+
+    def _drop_stages_from(self, stage: int) -> None:
+        self.db.execute("DELETE FROM stage_rules WHERE stage >= ?", (stage,))
+        self.db.execute("DELETE FROM stages WHERE stage >= ?", (stage,))
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+    def _stage_origin(self, stage: int, steps: int) -> str:
+        """What stage `stage`'s record chains to: the previous stage's record, or for stage 1 the
+        record of the last step it was computed from (the meta rows' digest before any step)."""
+        if stage > 1:
+            row = self.db.execute("SELECT digest FROM stages WHERE stage = ?", (stage - 1,)).fetchone()
+            return row[0] if row else ""
+        if steps == 0:
+            return _sha256([tuple(row) for row in self.db.execute("SELECT name, value FROM meta ORDER BY name")])
+        row = self.db.execute("SELECT digest FROM chain WHERE batch = ?", (steps - 1,)).fetchone()
+        return row[0] if row else ""
+
+    def _verify_stages(self, where: str, steps: int) -> None:
+        """The funnel's part of `verify`: stages 1..n, each chained to what it was computed from."""
+        if not self._has_table("stages"):
+            return
+        stages = self.db.execute("SELECT stage, steps, digest FROM stages ORDER BY stage").fetchall()
+        for expected, (stage, stage_steps, digest) in enumerate(stages, start=1):
+            if stage != expected:
+                raise NosError(f"{where} is damaged: funnel stage {expected} is missing")
+            if not 0 <= stage_steps <= steps or digest != self._stage_digest(stage, self._stage_origin(stage, stage_steps)):
+                raise NosError(f"{where} is damaged: funnel stage {stage} differs from what was committed "
+                               "(integrity record mismatch)")
+        stray = self.db.execute("SELECT MIN(stage) FROM stage_rules WHERE stage NOT IN (SELECT stage FROM stages)").fetchone()[0]
+        if stray is not None:
+            raise NosError(f"{where} is damaged: rules of funnel stage {stray} have no stage record")
+
+    def _stage_digest(self, stage: int, previous: str) -> str:
+        row = self.db.execute("SELECT stage, steps, config, baseline, created FROM stages WHERE stage = ?", (stage,)).fetchone()
+        rules = self.db.execute("SELECT * FROM stage_rules WHERE stage = ? ORDER BY rank", (stage,)).fetchall()
+        return _sha256([previous, tuple(row), [tuple(rule) for rule in rules]])
+
 
 def _check_readonly(path: Path):
     """NosError unless `path` is an intact NOS store of this schema version; never writes to it."""
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(readonly_uri(path), uri=True)
     except sqlite3.Error as error:
         raise NosError(f"cannot open run store {path}: {error}") from None
     try:
@@ -328,6 +450,18 @@ def _check_readonly(path: Path):
         db.close()
     if version != SCHEMA_VERSION:
         raise NosError(f"run store {path} has schema version {version}; this NOS reads {SCHEMA_VERSION}")
+
+
+def readonly_uri(path: Path) -> str:
+    """A URI that opens the store at `path` without writing a byte in its directory.
+
+    ``mode=ro`` alone creates the -wal and -shm files of SQLite's WAL and leaves them. Where they
+    exist (a search has the store open, or was killed), read through them without writing to
+    them (``readonly_shm``); elsewhere the file itself holds every committed step: read it as
+    immutable (a search that starts meanwhile writes to a new -wal, not to the file)."""
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    mode = "mode=ro&readonly_shm=1" if wal.exists() and shm.exists() else "immutable=1"
+    return f"{path.resolve().as_uri()}?{mode}"
 
 
 class _Transaction:
