@@ -30,7 +30,7 @@ class RuleRef:
 
 
 def _from_run(path: Path, rank: int | None) -> list[RuleRef]:
-    from nos.config import from_dict, grammar_of
+    from nos.config import from_dict
     from nos.store import RunStore
     from search_space import parse
 
@@ -49,7 +49,7 @@ def _from_run(path: Path, rank: int | None) -> list[RuleRef]:
         raise NosError(f"run {path} has only {len(top)} distinct evaluated rules; #{rank} does not exist")
     chosen = [(rank, top[rank - 1])] if rank else list(enumerate(top, start=1))
     return [
-        RuleRef(f"{path.name}#{r}", parse(row["text"], grammar_of(config.space)), _origin(path, r, row))
+        RuleRef(f"{path.name}#{r}", parse(row["text"]), _origin(path, r, row))  # a space is a subset of GRAMMAR
         for r, row in chosen
     ]
 

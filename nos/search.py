@@ -134,7 +134,7 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return names
 
 
-def _stored_config(store: RunStore, config: SearchConfig | None) -> SearchConfig:
+def stored_config(store: RunStore, config: SearchConfig | None) -> SearchConfig:
     """The run's config, with what `config` may change on resume; NosError if it differs otherwise."""
     try:
         stored = from_dict(store.meta("config"))
@@ -230,7 +230,7 @@ def search(
     try:
         if store is not None:
             store.lock()
-            config = _stored_config(store, config)
+            config = stored_config(store, config)
         elif (run_dir / STORE_NAME).exists():
             raise NosError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         elif run_dir.is_dir() and any(p.name not in CREATION_FILES for p in run_dir.iterdir()):
@@ -355,8 +355,17 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     finally:
         if search_log is not None:
             search_log.close()
+    summary = summary_of(store, run_dir, config.leaderboard, stages, interrupted=interrupted,
+                         seconds_baseline=seconds_baseline)
+    table = markdown_table(*leaderboard_table(summary.leaderboard))
+    _write_atomically(run_dir / "leaderboard.md", table + "\n")
+    return summary
+
+
+def summary_of(store: RunStore, run_dir: Path, k: int, stages: list, **extra) -> SearchSummary:
+    """The `SearchSummary` of the run in `store` with its top `k` rules and funnel `stages`."""
     sources = [row["source"] for row in store.samples()]
-    summary = SearchSummary(
+    return SearchSummary(
         run_dir=run_dir,
         samples=len(sources),
         rules_trained=sources.count("evaluated"),
@@ -364,14 +373,10 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
         invalid=sources.count("invalid"),
         failed=sources.count("failed"),
         seconds=store.timings(),
-        leaderboard=leaderboard(store, config.leaderboard, stages),
-        interrupted=interrupted,
-        seconds_baseline=seconds_baseline,
+        leaderboard=leaderboard(store, k, stages),
         funnel=stages,
+        **extra,
     )
-    table = markdown_table(*leaderboard_table(summary.leaderboard))
-    _write_atomically(run_dir / "leaderboard.md", table + "\n")
-    return summary
 
 
 def _novelty(config: SearchConfig, store: RunStore):

@@ -10,6 +10,7 @@ from nos.errors import NosError
 from nos.funnel import distinct_by_fingerprint
 from nos.search import leaderboard_table, search
 from nos.store import RunStore
+from search_space import KNOWN_RULES, parse
 from tests.test_search import SMALL
 
 QUIET = {"progress": False, "log": lambda *_: None}
@@ -99,3 +100,31 @@ def test_a_changed_stage_result_is_reported_as_damage(funnel_run, tmp_path):
     db.close()
     with pytest.raises(NosError, match="funnel stage 2 differs from what was committed"):
         RunStore.open(run_dir)
+
+
+def test_the_transfer_report_compares_the_survivors_with_the_baselines_per_task(funnel_run, tmp_path):
+    import hashlib
+    import json
+    import shutil
+
+    from nos.cli import main
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(funnel_run[0], run_dir)
+    before = hashlib.sha256((run_dir / "store.sqlite").read_bytes()).hexdigest()
+    assert main(["report", str(run_dir), "--top", "2", "--seeds", "3", "--steps", "40"]) == 0
+    assert hashlib.sha256((run_dir / "store.sqlite").read_bytes()).hexdigest() == before
+    text = (run_dir / "report" / "report.md").read_text()
+    second = funnel_run[1].funnel[1]
+    for rank, rule in enumerate(second.rules[:2], start=1):
+        assert f"| #{rank} | `{rule['text']}` |" in text
+    assert "| rule | quadratic | logreg |" in text and "## quadratic" in text and "## logreg" in text
+    records = json.loads((run_dir / "report" / "results.json").read_text())
+    labels = {(r["task"], r["label"]) for r in records}
+    survivors = {parse(rule["text"]) for rule in second.rules[:2]}
+    baselines = [name for name in ("adam", "momentum", "sgd", "powersign", "addsign") if KNOWN_RULES[name] not in survivors]
+    assert labels == {(t, label) for t in ("quadratic", "logreg") for label in ("#1", "#2", *baselines)}
+    verdicts = {r["verdict"] for r in records if r["label"] != "adam"}
+    assert verdicts <= {"better", "worse", "not distinguishable"} and all(r["n_paired"] for r in records
+                                                                          if r["label"] != "adam" and r["verdict"])
+    assert (run_dir / "report" / "summary.png").stat().st_size > 0

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from nos.limits import MAX_STEPS, check_lanes
-
-OUTPUTS = ("results.csv", "results.md", "results.json", "summary.png", "curves_*.png", "lr_sensitivity_*.png")
-"""What `nos evaluate` writes into --out; a new evaluation there replaces all of them."""
 
 
 def register(subparsers):
@@ -56,11 +49,11 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from nos import plots
     from nos.errors import NosError
     from nos.protocol import BASELINES, DEFAULT_GRID, HEADERS, SUITES, run_protocol, table_rows
     from nos.rule_refs import resolve, resolve_all
-    from nos.table import csv_table, markdown_table, text_table
+    from nos.report import write_results
+    from nos.table import text_table
     from nos.tasks import TASKS
 
     if not args.rules and args.no_baselines:
@@ -95,24 +88,8 @@ def run(args) -> int:
         refs, tasks, learning_rates=args.learning_rates or DEFAULT_GRID, seeds=tuple(range(args.seeds)),
         steps=args.steps, progress=lambda message: print(message, flush=True), baseline=baseline[0].rule,
     )
-    rows = table_rows(outcomes)
-    print(text_table(HEADERS, rows))
+    print(text_table(HEADERS, table_rows(outcomes)))
     print(f"baseline: {baseline_label}")
-    staging = Path(tempfile.mkdtemp(prefix=".nos-evaluate-", dir=out))
-    try:  # written beside, then moved in: an interrupted evaluation leaves the previous set whole
-        (staging / "results.csv").write_text(csv_table(HEADERS, rows))
-        (staging / "results.md").write_text(markdown_table(HEADERS, rows) + "\n")
-        (staging / "results.json").write_text(json.dumps([o.record() for o in outcomes], indent=2))
-        if not args.no_plots:
-            for task in tasks:
-                plots.loss_curves(outcomes, task, staging / f"curves_{task}.png")
-                plots.lr_sensitivity(outcomes, task, staging / f"lr_sensitivity_{task}.png")
-            plots.summary(outcomes, staging / "summary.png", reference=baseline_label)
-        for stale in (path for pattern in OUTPUTS for path in out.glob(pattern)):
-            stale.unlink()
-        for path in staging.iterdir():
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_results(out, outcomes, tasks, baseline_label, plots=not args.no_plots)
     print(f"results and plots in {out}/")
     return 0

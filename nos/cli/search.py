@@ -32,6 +32,8 @@ def register(subparsers):
     parser.add_argument("--max-seconds", type=float, metavar="S", help="wall-time budget in seconds")
     parser.add_argument("--seed", type=int, metavar="S", help="seed of the controller")
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<preset>-<time>)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the transfer report a search with a funnel ends with (nos report)")
     parser.add_argument(
         "--executor", choices=("local", "ray"),
         help="where rules are trained: local (this process, the default) or ray (Ray tasks)",
@@ -98,4 +100,9 @@ def run(args) -> int:
         log=lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(format_summary(summary))
+    if summary.funnel and not summary.interrupted and not args.no_report:
+        from nos.report import transfer_report
+
+        path = transfer_report(run_dir, progress=lambda message: print(message, file=sys.stderr, flush=True))
+        print(f"transfer report: {path}")
     return 128 + summary.interrupted if summary.interrupted else 0
