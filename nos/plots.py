@@ -16,8 +16,14 @@ def _pyplot():
     return plt
 
 
+def _legend_outside(ax):
+    """The legend to the right of the axes, never over the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
 def loss_curves(outcomes, task: str, path: Path):
-    """Training loss vs step at each rule's best learning rate; band = ± std over seeds."""
+    """Training loss vs step at each rule's best learning rate; band = ± std over seeds (on the log
+    axis its lower edge stops at a tenth of the mean)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for o in outcomes:
@@ -25,11 +31,11 @@ def loss_curves(outcomes, task: str, path: Path):
             continue
         steps, mean, std = map(np.asarray, (o.curve_steps, o.curve_mean, o.curve_std))
         (line,) = ax.plot(steps, mean, label=f"{o.label} (lr {o.best_lr:g})")
-        ax.fill_between(steps, np.maximum(mean - std, 1e-12), mean + std, color=line.get_color(), alpha=0.2)
+        ax.fill_between(steps, np.maximum(mean - std, mean / 10), mean + std, color=line.get_color(), alpha=0.2)
     ax.set(xlabel="step", ylabel="training loss", yscale="log", title=f"{task}: loss at the best learning rate")
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -49,9 +55,9 @@ def lr_sensitivity(outcomes, task: str, path: Path):
             ax.scatter(lrs[diverged], np.full(diverged.sum(), top), marker="x", color=line.get_color())
     ax.set(xlabel="learning rate", ylabel="validation loss", xscale="log", yscale="log",
            title=f"{task}: learning-rate sensitivity (x: diverged)")
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -96,7 +102,7 @@ def summary(outcomes, path: Path, reference: str = "adam"):
               f"(error bars: {CONFIDENCE:.0%} t-interval of the mean over seeds)")
     ax.set(ylabel=ylabel, yscale="log", ylim=(floor, None),
            title=f"Across tasks, relative to {reference} (lower is better; missing: diverged)")
-    ax.legend(fontsize=8, ncol=2)
+    _legend_outside(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
