@@ -5,9 +5,11 @@ grid and every seed, all as lanes of the batched interpreter (`nos.interpreter`)
 share a seed share every minibatch, so on the supervised tasks the interpreter runs each seed's
 lanes in chunks of their own on its shared-batch path (`nos.interpreter.lanes`); results come
 back per rule, learning rate and seed whatever the chunking. A rule's
-*best learning rate* is the one with the lowest seed-mean validation loss among the rates at
-which no seed diverged; its *score* is that mean (lower is better) and ``score_std`` the
-standard deviation over seeds there. Invalid rules (`search_space.rule_problem`: identically
+*best learning rate* is the one with the lowest seed-mean `signal` among the rates at which no
+seed diverged — ``"val_loss"``, the validation loss at the end (default), or ``"auc"``, the mean
+training loss over the run (speed) — its *score* is that mean (lower is better) and
+``score_std`` the standard deviation over seeds there. A search's reward reads them as they are
+(`nos.reward`). Invalid rules (`search_space.rule_problem`: identically
 zero, or independent of the gradient) are reported without being trained.
 
     from nos import evaluate
@@ -28,6 +30,8 @@ from nos.interpreter.lanes import resolve_rule, resolve_task, run_lanes
 from nos.table import text_table
 from search_space import Rule, rule_problem
 
+SIGNALS = ("val_loss", "auc")
+"""What a score measures: the final validation loss, or the mean training loss (area under the curve)."""
 DEFAULT_LEARNING_RATES = tuple(float(x) for x in np.logspace(-4, 0, 10))
 """Ten log-spaced learning rates from 1e-4 to 1 (ratio 10^(4/9) ≈ 2.78 between neighbours)."""
 
@@ -42,7 +46,7 @@ class RuleResult:
         trained; `reason` says why).
     val_loss, val_metrics[name], diverged, final_loss: [L, S]; validation values are nan where
         the lane diverged. curves: [L, S, C] training loss, nan from divergence on.
-    best_lr: the learning rate minimising the seed-mean validation loss among rates with no
+    best_lr: the learning rate minimising the seed-mean signal (`evaluate`) among rates with no
         diverged seed (None if there is none); score: that mean (inf if none); score_std: the
         standard deviation over seeds there (nan if none).
     seconds: this rule's share of the evaluation's wall time (by lanes).
@@ -146,7 +150,8 @@ class Evaluation:
 
 def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: int = 300, *,
              task_config=None, curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK,
-             progress: bool = False, rows="auto", reuse_shapes: bool = False) -> Evaluation:
+             progress: bool = False, rows="auto", reuse_shapes: bool = False,
+             signal: str = "val_loss") -> Evaluation:
     """Train every rule at every learning rate and seed on `task`; see the module docstring.
 
     rules: Rules, catalog names (``"powersign"``) or texts (``"exp(sign(g)*sign(m))*g"``); a
@@ -161,6 +166,7 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
     progress: show a tqdm bar over lanes. rows: the kernel's row table policy, as `run_lanes`
         (``"grammar"`` for a search: later batches of other rules never retrace). reuse_shapes:
         as `run_lanes` (True for a search: steps of any size share a compiled loop).
+    signal: what the best learning rate and score minimise, one of `SIGNALS`.
     """
     if isinstance(rules, (str, Rule)):
         rules = [rules]
@@ -175,6 +181,8 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         raise ValueError(f"learning_rates must be a non-empty sequence of positive numbers, got {learning_rates!r}")
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
     check_lanes(len(items), lrs.size, seeds.size)
     parsed = [resolve_rule(item) for item in items]
     texts = [item if isinstance(item, str) else str(item) for item in items]
@@ -210,7 +218,7 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         k = valid.index(i)
         block = slice(k * lrs.size * seeds.size, (k + 1) * lrs.size * seeds.size)
         results.append(
-            _result(rule, text, lrs, seeds, shape, lanes, block, seconds / len(valid))
+            _result(rule, text, lrs, seeds, shape, lanes, block, seconds / len(valid), signal)
         )
     return Evaluation(
         results=results,
@@ -224,22 +232,32 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
     )
 
 
-def best_learning_rate(lrs, val_loss, diverged):
-    """(best lr or None, score, score_std) from [L, S] validation losses and divergence flags."""
-    means = np.full(len(lrs), np.inf)
-    usable = ~diverged.any(axis=1)
-    means[usable] = val_loss[usable].mean(axis=1)
-    means[~np.isfinite(means)] = np.inf
+def signal_values(val_loss, curves, signal: str = "val_loss") -> np.ndarray:
+    """[L, S]: each lane's `signal` (the validation loss, or the mean of its [L, S, C] curve)."""
+    if signal == "auc":
+        with np.errstate(all="ignore"):
+            return np.nanmean(curves, axis=-1) if np.size(curves) else np.full(np.shape(val_loss), np.nan)
+    return np.asarray(val_loss)
+
+
+def best_learning_rate(lrs, val_loss, diverged, curves=None, signal: str = "val_loss"):
+    """(best lr or None, score, score_std) from [L, S] validation losses, divergence flags and
+    [L, S, C] curves: the seed-mean of `signal` per rate, inf where a seed diverged or a value
+    is not finite; its minimum."""
+    values = signal_values(val_loss, curves, signal)
+    per_lane = np.where(diverged | ~np.isfinite(values), np.inf, values)
+    means = per_lane.mean(axis=1)
     best = int(np.argmin(means))
     if not np.isfinite(means[best]):
         return None, math.inf, math.nan
-    return float(lrs[best]), float(means[best]), float(np.std(val_loss[best]))
+    return float(lrs[best]), float(means[best]), float(np.std(values[best]))
 
 
-def _result(rule, text, lrs, seeds, shape, lanes, block, seconds) -> RuleResult:
+def _result(rule, text, lrs, seeds, shape, lanes, block, seconds, signal) -> RuleResult:
     val_loss = lanes.validation["loss"][block].reshape(shape)
     diverged = lanes.diverged[block].reshape(shape)
-    best_lr, score, score_std = best_learning_rate(lrs, val_loss, diverged)
+    curves = lanes.curves[block].reshape(*shape, -1)
+    best_lr, score, score_std = best_learning_rate(lrs, val_loss, diverged, curves, signal)
     everything_diverged = bool(diverged.all())
     return RuleResult(
         rule=rule,
@@ -252,7 +270,7 @@ def _result(rule, text, lrs, seeds, shape, lanes, block, seconds) -> RuleResult:
         val_loss=val_loss,
         val_metrics={name: values[block].reshape(shape) for name, values in lanes.validation.items()},
         diverged=diverged,
-        curves=lanes.curves[block].reshape(*shape, -1),
+        curves=curves,
         curve_steps=lanes.curve_steps,
         final_loss=lanes.final_loss[block].reshape(shape),
         best_lr=best_lr,

@@ -1,6 +1,7 @@
 """Rewards for the search: a rule's score on a child task, normalised against a baseline rule.
 
-A rule's score s is, at its best learning rate of the grid (mean over seeds):
+A rule's score s is, at its best learning rate of the grid (mean over seeds; both as
+`nos.evaluation` computes them, once, where the rule is trained):
   - ``val_loss``: the validation loss at the end of training, or
   - ``auc``: the mean training loss over the run (the area under the loss curve: speed).
 With the baseline rule's score b measured on the same task, grid and seeds,
@@ -46,17 +47,6 @@ class Scored:
     seconds: float
 
 
-def signal_per_lr(record: dict, signal: str) -> np.ndarray:
-    """The score of each learning rate of a `nos.executors.chunk.record` (mean over seeds; inf
-    where any seed diverged)."""
-    if signal == "auc":
-        per_lane = np.nanmean(record["curves"], axis=-1)
-    else:
-        per_lane = record["val_loss"]
-    per_lane = np.where(record["diverged"] | ~np.isfinite(per_lane), np.inf, per_lane)
-    return per_lane.mean(axis=1)
-
-
 def reward_of(score: float, baseline: float) -> float:
     if not math.isfinite(score) or score < 0:
         return 0.0
@@ -98,6 +88,7 @@ class Scorer:
             "learning_rates": self.config.learning_rates,
             "seeds": self.config.seeds,
             "steps": self.config.steps,
+            "signal": self.config.signal,
             "rows": "grammar",
             "reuse_shapes": True,
         }
@@ -123,7 +114,7 @@ class Scorer:
         (result,) = self.evaluate([self.config.baseline], task=task)
         if isinstance(result, Failure):
             raise NosError(f"could not measure the baseline {self.config.baseline} on {task[0]}: {result.reason}")
-        score = float(np.min(signal_per_lr(result, self.config.signal)))
+        score = float(result["score"])
         if not math.isfinite(score):
             raise ValueError(f"baseline {self.config.baseline} diverged at every learning rate on {task[0]}")
         return score
@@ -177,16 +168,14 @@ class Scorer:
                 invalid = Scored("invalid", 0.0, None, None, result["reason"], metrics, result["seconds"])
                 outcomes.append(invalid)
                 continue
-            per_lr = signal_per_lr(result, self.config.signal)
-            best = int(np.argmin(per_lr))
-            score = float(per_lr[best])
+            score = float(result["score"])  # at the best learning rate, as `nos.evaluation` chose it
             status = "ok" if math.isfinite(score) else "diverged"
             outcomes.append(
                 Scored(
                     status,
                     reward_of(score, baseline),
                     score if status == "ok" else None,
-                    float(result["learning_rates"][best]) if status == "ok" else None,
+                    result["best_lr"] if status == "ok" else None,
                     result["reason"],
                     metrics,
                     result["seconds"],

@@ -304,7 +304,7 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             for positions, scored in zip(fresh.values(), scorer.score(unique, deadline)):
                 for j, i in enumerate(positions):
                     source = "failed" if scored.status == "failed" else "evaluated" if j == 0 else "cache"
-                    samples[i] = _sample(rules[i], scored, source, first=j == 0)
+                    samples[i] = _scored_sample(rules[i], scored, source, first=j == 0)
             seconds_evaluate = time.perf_counter() - tick
             if None in samples:
                 n = samples.index(None)
@@ -390,28 +390,30 @@ def _novelty(config: SearchConfig, store: RunStore):
 
 
 def _cached_or_invalid(rule, by_key, by_fingerprint) -> Sample | None:
+    """`rule`'s sample when it needs no training: invalid, or a repeat of a stored rule (its
+    outcome, without metrics and time); None when it must be trained."""
     from search_space import rule_problem
 
     problem = rule_problem(rule)
     if problem is not None:
-        return Sample(list(rule.tokens), str(rule), rule.key, rule.fingerprint, "invalid", "invalid", 0.0, problem)
+        return _sample(rule, "invalid", status="invalid", reward=0.0, reason=problem)
     hit = by_key.get(rule.key) or by_fingerprint.get(rule.fingerprint)
     if hit is None:
         return None
-    get = hit.__getitem__ if not isinstance(hit, Sample) else lambda name: getattr(hit, name)
-    return Sample(
-        list(rule.tokens), str(rule), rule.key, rule.fingerprint, "cache", get("status"), get("reward"),
-        get("reason"), get("score"), get("best_lr"),
-    )
+    return _sample(rule, "cache", status=hit.status, reward=hit.reward, reason=hit.reason, score=hit.score,
+                   best_lr=hit.best_lr)
 
 
-def _sample(rule, scored, source: str, first: bool = True) -> Sample:
+def _scored_sample(rule, scored, source: str, first: bool = True) -> Sample:
     """A sample of `rule` scored as `scored`; metrics and seconds are kept on the first one only."""
-    return Sample(
-        list(rule.tokens), str(rule), rule.key, rule.fingerprint, source, scored.status, scored.reward,
-        scored.reason, scored.score, scored.best_lr, scored.metrics if first else None,
-        scored.seconds if first else 0.0,
-    )
+    return _sample(rule, source, status=scored.status, reward=scored.reward, reason=scored.reason,
+                   score=scored.score, best_lr=scored.best_lr, metrics=scored.metrics if first else None,
+                   seconds=scored.seconds if first else 0.0)
+
+
+def _sample(rule, source: str, **outcome) -> Sample:
+    return Sample(tokens=list(rule.tokens), text=str(rule), key=rule.key, fingerprint=rule.fingerprint,
+                  source=source, **outcome)
 
 
 def leaderboard(store: RunStore, k: int, stages=None) -> list[dict]:

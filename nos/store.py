@@ -124,6 +124,16 @@ class Sample:
     metrics: dict | None = None
     seconds: float = 0.0
 
+    @classmethod
+    def from_row(cls, row) -> Sample:
+        """A stored `samples` row as a Sample."""
+        return cls(
+            tokens=json.loads(row["tokens"]), text=row["text"], key=row["key"], fingerprint=row["fingerprint"],
+            source=row["source"], status=row["status"], reward=row["reward"], reason=row["reason"],
+            score=row["score"], best_lr=row["best_lr"],
+            metrics=json.loads(row["metrics"]) if row["metrics"] is not None else None, seconds=row["seconds"],
+        )
+
 
 class RunStore:
     """Open with `RunStore.create(run_dir, config)` or `RunStore.open(run_dir)`."""
@@ -309,11 +319,12 @@ class RunStore:
         return len(steps)
 
     def known_rewards(self) -> tuple[dict, dict]:
-        """Stored outcomes of evaluated rules, by canonical key and by fingerprint."""
+        """Stored outcomes of evaluated rules (`Sample`s), by canonical key and by fingerprint."""
         by_key, by_fingerprint = {}, {}
         for row in self.db.execute("SELECT * FROM samples WHERE source = 'evaluated' ORDER BY id"):
-            by_key.setdefault(row["key"], row)
-            by_fingerprint.setdefault(row["fingerprint"], row)
+            sample = Sample.from_row(row)
+            by_key.setdefault(sample.key, sample)
+            by_fingerprint.setdefault(sample.fingerprint, sample)
         return by_key, by_fingerprint
 
     def samples(self):

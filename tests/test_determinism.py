@@ -5,10 +5,13 @@ What is outside this promise (timings, timeouts, other CPUs, other TensorFlow ve
 listed in the README's determinism section.
 """
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+
+import pytest
 
 from nos.config import from_dict
 from nos.search import search
@@ -50,3 +53,32 @@ def test_two_fresh_processes_make_the_same_store(tmp_path):
     other, baseline = _store(tmp_path / "other-seed")
     assert baseline == first[1]  # the baseline does not depend on the controller's seed
     assert [row[3] for row in other] != [row[3] for row in rows]
+
+
+PINNED = [  # CONFIG's search as recorded before the outcome refactor (#9): rule, source, status, reward, best lr
+    ("g*sign(g)", "evaluated", "ok", 5.2052333747294495e-11, 0.003),
+    ("-(sign(g) - exp(g))*m", "evaluated", "diverged", 0.0, None),
+    ("g*sign(m)", "evaluated", "ok", 5.2052333747294495e-11, 0.003),
+    ("sign(g - exp(1))*sign(sign(g))", "evaluated", "ok", 0.008816829059224074, 0.003),
+    ("exp(2)*sign(g)", "evaluated", "ok", 0.7884982682708676, 0.003),
+    ("exp(-1 + -m) - sign(-1 + -m)", "evaluated", "diverged", 0.0, None),
+    ("exp(m)", "evaluated", "diverged", 0.0, None),
+    ("-m*-g", "evaluated", "diverged", 0.0, None),
+    ("sign(sign(m))*-m", "evaluated", "ok", 6.06559959827167e-10, 0.003),
+    ("sign(2*2)*sign(2*2)", "invalid", "invalid", 0.0, None),
+    ("-1", "invalid", "invalid", 0.0, None),
+    ("-2", "invalid", "invalid", 0.0, None),
+]
+PINNED_BASELINE = 1.3355454206466675
+
+
+def test_a_short_search_stores_the_rewards_recorded_before_the_refactor(tmp_path):
+    """Refactors of the engine-to-store path must not change what a search decides (this machine)."""
+    search(from_dict(CONFIG), tmp_path / "run", progress=False, log=lambda *_: None)
+    db = sqlite3.connect(tmp_path / "run" / STORE_NAME)
+    rows = db.execute("SELECT text, source, status, reward, best_lr FROM samples ORDER BY batch, position").fetchall()
+    baseline = float(json.loads(db.execute("SELECT value FROM meta WHERE name = 'baseline_score'").fetchone()[0]))
+    db.close()
+    assert [row[:3] for row in rows] == [row[:3] for row in PINNED]
+    assert [row[3:] for row in rows] == [pytest.approx(row[3:], rel=1e-6) for row in PINNED]
+    assert baseline == pytest.approx(PINNED_BASELINE, rel=1e-6)

@@ -21,7 +21,7 @@ def test_batches_commit_atomically_and_reopen(tmp_path):
     assert store.last_checkpoint() == "ckpt-000000"
     assert [row["text"] for row in store.top(5)] == ["rule1", "rule0"]
     by_key, by_fingerprint = store.known_rewards()
-    assert set(by_key) == {"key0", "key1"} and by_fingerprint["fp1"]["reward"] == 0.9
+    assert set(by_key) == {"key0", "key1"} and by_fingerprint["fp1"].reward == 0.9 and by_key["key1"] == Sample.from_row(store.samples()[1])
 
 
 def test_a_failing_batch_leaves_nothing_behind(tmp_path):

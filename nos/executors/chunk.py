@@ -22,10 +22,13 @@ def evaluate_chunk(texts: list[str], child: dict, attempt: int = 0, fault: dict 
 
 
 def record(result) -> dict:
-    """What the reward needs of a `nos.evaluation.RuleResult`: [L, S] arrays, [L, S, C] curves."""
+    """What the reward needs of a `nos.evaluation.RuleResult`: its score and best learning rate,
+    [L, S] arrays, [L, S, C] curves."""
     return {
         "status": result.status,
         "reason": result.reason,
+        "best_lr": result.best_lr,
+        "score": result.score,
         "learning_rates": result.learning_rates,
         "val_loss": result.val_loss,
         "val_metrics": dict(result.val_metrics),
