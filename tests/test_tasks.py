@@ -1,14 +1,17 @@
 """Tests of the child tasks: the public checker over the catalog, then each task's math."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nos.tasks import TASKS, Task, check_task, get_task, register_task
-from nos.tasks import registry
+from nos.tasks import TASKS, Task, check_task, get_task, register_task, registry
 from nos.tasks.base import transposed_kernel_order
 from nos.tasks.rosenbrock import Rosenbrock
 from nos.tasks.supervised import class_major_losses
+from tests.test_task_cifar10 import TINY as CIFAR_TINY
+from tests.test_task_cifar10 import write_cifar10
 
 EXPECTED = [  # kind, config, name, num_params
     ("rosenbrock", {}, "rosenbrock_2d", 2),
@@ -18,8 +21,21 @@ EXPECTED = [  # kind, config, name, num_params
     ("mlp_digits", {}, "mlp_digits_64x32x10_b128", 2410),
     ("mlp_digits", {"hidden_sizes": (16, 8), "batch_size": 32}, "mlp_digits_64x16x8x10_b32", 64 * 16 + 16 + 16 * 8 + 8 + 8 * 10 + 10),
     ("conv_digits", {}, "conv_digits_3x3x8_b128", 810),
+    ("mlp_diabetes", {}, "mlp_diabetes_10x32x1_b32", 10 * 32 + 32 + 32 + 1),
+    ("matrix_factorization", {}, "matrix_factorization_50x50_r3_obs1000_b64", (50 + 50) * 3),
+    ("cifar10_conv", CIFAR_TINY, "cifar10_conv_3x3x4_3x3x8_b8_n80_v30", 108 + 4 + 288 + 8 + 2880 + 10),
 ]
 NEURAL = ["logreg", "mlp_digits", "conv_digits"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def cifar10_files(tmp_path_factory):
+    """$NOS_DATA_DIR with generated CIFAR-10 files (never the real ones), as many records as the defaults read."""
+    root = tmp_path_factory.mktemp("nos_data")
+    write_cifar10(root, counts=(5000,), test_count=1000)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NOS_DATA_DIR", str(root))
+        yield root
 
 
 def lanes(task, seeds):
@@ -33,11 +49,21 @@ def test_builtin_names_are_registered():
     assert {kind for kind, *_ in EXPECTED} == set(TASKS)
 
 
+def test_suites_name_builtin_tasks_with_default_steps():
+    from nos.protocol import DEFAULT_STEPS, SUITES
+
+    for suite, kinds in SUITES.items():
+        assert set(kinds) <= set(TASKS) and set(kinds) <= set(DEFAULT_STEPS), suite
+    assert set(TASKS) - set(SUITES["all"]) == {"cifar10_conv"}  # it needs data on disk: its own suite
+    assert SUITES["cifar"] == ("cifar10_conv",)
+
+
 @pytest.mark.parametrize("kind, config, name, num_params", EXPECTED, ids=[e[2] for e in EXPECTED])
 def test_check_task_passes(kind, config, name, num_params):
     task = get_task(kind, **config)
-    assert (task.name, task.num_params, task.metric, task.kind) == (name, num_params, "loss", kind)
-    assert get_task(task.kind, **task.config).name == name
+    configuration = re.sub(r"_data[0-9a-f]{8}$", "", task.name)  # a data set's digest, where the task reads files
+    assert (configuration, task.num_params, task.metric, task.kind) == (name, num_params, "loss", kind)
+    assert get_task(task.kind, **task.config).name == task.name
     check_task(task)
 
 
@@ -229,7 +255,7 @@ def test_minibatches_depend_on_seed_and_step_only():
     assert many.min() == 0 and many.max() == 1436 and len(np.unique(many)) > 1400
 
 
-@pytest.mark.parametrize("kind", NEURAL)
+@pytest.mark.parametrize("kind", NEURAL + ["mlp_diabetes", "cifar10_conv"])
 def test_glorot_init_like_keras(kind):
     task = get_task(kind)
     for piece, shape in zip(task.unflatten(lanes(task, [9])[0].numpy()), task.param_shapes):

@@ -3,8 +3,11 @@
 import inspect
 
 from nos.tasks.base import Task
+from nos.tasks.cifar10_conv import Cifar10Conv
 from nos.tasks.conv_digits import ConvDigits
 from nos.tasks.logreg import LogReg
+from nos.tasks.matrix_factorization import MatrixFactorization
+from nos.tasks.mlp_diabetes import MLPDiabetes
 from nos.tasks.mlp_digits import MLPDigits
 from nos.tasks.quadratic import Quadratic
 from nos.tasks.rosenbrock import Rosenbrock
@@ -60,7 +63,8 @@ def _factory(name):
     return _REGISTRY[name]
 
 
-for _cls in (Rosenbrock, Quadratic, LogReg, MLPDigits, ConvDigits):
+for _cls in (Rosenbrock, Quadratic, LogReg, MLPDigits, ConvDigits, MLPDiabetes, MatrixFactorization, Cifar10Conv):
     register_task(_cls.kind, _cls)
 
-TASKS = ("rosenbrock", "quadratic", "logreg", "mlp_digits", "conv_digits")
+TASKS = ("rosenbrock", "quadratic", "logreg", "mlp_digits", "conv_digits", "mlp_diabetes", "matrix_factorization",
+         "cifar10_conv")

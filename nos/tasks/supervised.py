@@ -1,4 +1,4 @@
-"""Shared machinery of the classification tasks: constant data, minibatches, losses."""
+"""Shared machinery of the supervised tasks (classifiers, regressors): constant data, minibatches, losses."""
 
 import abc
 from typing import NamedTuple
@@ -11,7 +11,8 @@ from nos.tasks.base import Task, check_positive_int
 
 
 class Dataset(NamedTuple):
-    """A fixed in-memory split: float32 features, int32 labels."""
+    """A fixed in-memory split: float32 features; int32 labels [N] (classification) or float32 targets
+    [N, num_outputs] (regression)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -20,7 +21,8 @@ class Dataset(NamedTuple):
 
 
 class SupervisedTask(Task):
-    """A classifier trained by minibatches drawn from a fixed training set.
+    """A classifier (or, with ``regression = True``, a regressor) trained by minibatches drawn from
+    a fixed training set.
 
     Minibatches are sampled uniformly *with replacement*: at step s lane k uses
     the B training examples with indices
@@ -32,15 +34,17 @@ class SupervisedTask(Task):
 
         softmax cross-entropy  -log softmax(z)_y      if num_outputs > 1,
         sigmoid cross-entropy  softplus(z) - y z      if num_outputs == 1,
+        squared error          mean_o (z_o - y_o)^2   if regression (targets y [N, num_outputs]),
 
-    where z are the model's logits. ``validation`` averages the same loss over the
-    whole validation set and adds "accuracy".
+    where z are the model's outputs (logits for a classifier). ``validation`` averages the same
+    loss over the whole validation set, and adds "accuracy" for a classifier.
 
     The training path (``training_loss``, see `nos.tasks.base`): with ``shared_batch`` the
     lanes' common minibatch is that of ``seeds[0]``, gathered once as x [B, ...] and handed to
     ``training_logits``, which returns *class-major* logits [K, num_outputs, B] (the MLP's
     natural layout, with the class reduction of the softmax over a middle axis). Its default
-    transposes ``logits``; the loss is `class_major_losses`, the same cross-entropy.
+    transposes ``logits``; the loss is `class_major_losses`, the same cross-entropy (or
+    `class_major_squared_errors` for a regressor).
 
     Subclasses set ``param_shapes``, ``num_outputs`` and implement ``logits`` and
     ``keras_model`` (logits out, no final activation).
@@ -48,6 +52,7 @@ class SupervisedTask(Task):
 
     metric = "loss"
     num_outputs: int
+    regression = False
     batch_sharing = True
 
     def __init__(self, data: Dataset, batch_size: int):
@@ -79,7 +84,8 @@ class SupervisedTask(Task):
         if shared_batch:
             index = index[0]
         z = self.training_logits(params, tf.gather(self._x_train, index))
-        return tf.reduce_mean(class_major_losses(z, tf.gather(self._y_train, index)), axis=-1)
+        losses = class_major_squared_errors if self.regression else class_major_losses
+        return tf.reduce_mean(losses(z, tf.gather(self._y_train, index)), axis=-1)
 
     def training_logits(self, params, x) -> tf.Tensor:
         """params [K, P] in ``training_order``; x [K, B, ...] or shared [B, ...] -> [K, num_outputs, B]."""
@@ -89,6 +95,8 @@ class SupervisedTask(Task):
 
     def validation(self, params):
         z = self.logits(params, self._x_val)
+        if self.regression:
+            return {"loss": tf.reduce_mean(self._losses(z, self._y_val), axis=1)}
         y = tf.broadcast_to(self._y_val, tf.shape(z)[:2])
         if self.num_outputs == 1:
             correct = tf.equal(tf.cast(z[..., 0] > 0.0, tf.int32), y)
@@ -100,6 +108,8 @@ class SupervisedTask(Task):
         }
 
     def _losses(self, z, y):
+        if self.regression:  # z [K, B, O], y [B, O] or [K, B, O]
+            return tf.reduce_mean(tf.square(z - y), axis=-1)
         if self.num_outputs == 1:
             return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32), logits=z[..., 0])
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z)
@@ -108,6 +118,8 @@ class SupervisedTask(Task):
         """The Keras loss matching ``train_loss`` for ``keras_model()`` (which outputs logits)."""
         import keras
 
+        if self.regression:
+            return keras.losses.MeanSquaredError()
         if self.num_outputs == 1:
             return keras.losses.BinaryCrossentropy(from_logits=True)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -126,6 +138,14 @@ def class_major_losses(z, y):
     shifted = z - tf.stop_gradient(tf.reduce_max(z, axis=1, keepdims=True))
     onehot = tf.one_hot(y, z.shape[1], axis=y.shape.rank - 1, dtype=z.dtype)
     return tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1)) - tf.reduce_sum(onehot * shifted, axis=1)
+
+
+def class_major_squared_errors(z, y):
+    """Per-example squared errors [K, B] of class-major outputs z [K, O, B]; targets y [B, O] or [K, B, O].
+
+    mean_o (z_o - y_o)^2, the regression loss of `SupervisedTask`; its gradient is 2 (z - y) / O.
+    """
+    return tf.reduce_mean(tf.square(z - tf.linalg.matrix_transpose(y)), axis=1)
 
 
 def dense(h, kernel, bias):
