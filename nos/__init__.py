@@ -36,11 +36,35 @@ def __getattr__(name):
     raise AttributeError(f"module 'nos' has no attribute {name!r}")
 
 
+ENV_ID = "nos/OptimizerSearch-v0"
+
+
+def _load_triton_before_tensorflow() -> None:
+    """Import triton now if it is installed and TensorFlow is not loaded yet.
+
+    Loading triton's libtriton.so after TensorFlow segfaults: its LLVM static initializers bind
+    to the LLVM symbols TensorFlow exported first. torch imports triton on first use of
+    ``torch._dynamo`` (any ``torch.optim`` optimizer), and Stable-Baselines3 imports TensorFlow
+    through tensorboard, so an RL agent built after TensorFlow crashes. Loaded first, triton
+    keeps its own LLVM and both work. About 0.2 s, and nothing without triton (CPU-only torch).
+    """
+    from importlib.util import find_spec
+
+    if "tensorflow" not in sys.modules and find_spec("triton") is not None:
+        try:
+            import triton  # noqa: F401
+        except ImportError:  # a broken install: torch will say so when it needs it
+            pass
+
+
 def _register_environment():
+    """``gymnasium.make(ENV_ID)`` and ``gymnasium.make_vec(ENV_ID, …)`` (see `nos.env`)."""
     import gymnasium
 
-    if "nos/OptimizerSearch-v0" not in gymnasium.registry:
-        gymnasium.register(id="nos/OptimizerSearch-v0", entry_point="nos.env:OptimizerSearchEnv")
+    if ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=ENV_ID, entry_point="nos.env:OptimizerSearchEnv",
+                           vector_entry_point="nos.env:OptimizerSearchVectorEnv")
 
 
+_load_triton_before_tensorflow()
 _register_environment()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from controllers.space import SearchSpace
 from nos.config import RewardConfig, grammar_of
 from search_space import GRAMMAR, Grammar, Rule, rule_problem
 
-ENV_ID = "nos/OptimizerSearch-v0"
+from nos import ENV_ID  # registered by `import nos`, which also loads triton first
 
 
 class OptimizerSearchEnv(gym.Env):
@@ -67,7 +70,8 @@ class OptimizerSearchEnv(gym.Env):
 
     ## Episode End
 
-    Terminated after 5·U legal actions, or at the first illegal one. Never truncated.
+    Terminated after 5·U legal actions, or at the first illegal one. Never truncated by the
+    environment (a ``gym.make`` TimeLimit of at least 5·U steps never cuts an episode short).
 
     ## Arguments
 
@@ -97,18 +101,40 @@ class OptimizerSearchEnv(gym.Env):
     - ``illegal_action_reward``: reward for a masked-out action (−1.0).
     - ``render_mode``: None or ``"ansi"`` (``render()`` returns the program written so far).
 
-    An unknown argument, or a mix that names two rewards, is a ValueError naming it. An episode
-    is 5·U steps and the reward comes at its end: do not pass ``gym.make`` a
-    ``max_episode_steps`` below 5·U (Gymnasium's TimeLimit wraps the environment from outside,
-    where it cannot check).
+    An unknown argument, a mix that names two rewards, or a ``reward_fn`` that is not callable
+    (``reward_fn="target"``) is a ValueError naming it. An episode is 5·U steps and the reward
+    comes at its end, so ``gym.make(..., max_episode_steps=k)`` with k < 5·U (a TimeLimit that
+    would cut every episode before its reward) is a ValueError too.
 
     At the end of an episode, ``info`` holds ``"rule"`` (canonical text), ``"tokens"`` and, for
-    rejected rules, ``"invalid"``. ``env.unwrapped.reward_fn(rules)`` scores a whole batch of
-    rules in one call (one engine call in child mode), for agents that collect episodes first.
+    rejected rules, ``"invalid"``. ``env.unwrapped.score(rules)`` scores a whole batch of rules
+    in one call of ``reward_fn`` (one engine call in child mode), for agents that collect
+    episodes first.
+
+    ## Vectorized environment
+
+    ```python
+    import gymnasium as gym, nos.env
+    envs = gym.make_vec("nos/OptimizerSearch-v0", num_envs=8, vectorization_mode="vector_entry_point")
+    ```
+
+    `OptimizerSearchVectorEnv` (the default mode once `nos.env` is imported) takes the same
+    arguments and scores all the episodes that end in one step with one ``reward_fn`` call: a
+    batch of 8 masked episodes is one engine call, where ``vectorization_mode="sync"`` makes 8.
+    ``envs.action_masks()`` is bool [N, V]; autoreset is next-step.
+
+    ## Reinforcement-learning libraries
+
+    ``scripts/train_maskable_ppo.py`` trains sb3-contrib's MaskablePPO on the environment
+    (``pip install -e ".[rl]"``, which pins the versions tested with the ``torch`` extra). Import
+    `nos.env` before TensorFlow, Stable-Baselines3 or tensorboard: with torch's triton
+    installed (CUDA builds of torch), loading triton after TensorFlow segfaults, and importing
+    `nos.env` loads triton first (see `_load_triton_before_tensorflow`). Code that imports
+    TensorFlow itself must ``import triton`` (or ``torch._dynamo``) before it.
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version; ``score`` and the vector entry point added later, same dynamics.
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["ansi"], "render_fps": 4}
@@ -138,6 +164,7 @@ class OptimizerSearchEnv(gym.Env):
         if units is None:
             units = 2 if space is None else space.units
         self.space = SearchSpace(grammar, units)
+        _check_time_limit(_time_limit_of_make(), self.space)
         self.check_validity = check_validity
         self.illegal_action_reward = float(illegal_action_reward)
         self.render_mode = render_mode
@@ -170,6 +197,20 @@ class OptimizerSearchEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
+        observation, reward, terminated, info, rule = self._write(action)
+        if rule is not None:
+            reward = float(self.score([rule])[0])
+        return observation, reward, terminated, False, info
+
+    def score(self, rules: Sequence[Rule]) -> np.ndarray:
+        """float64 [len(rules)]: ``reward_fn(rules)``, one call for the whole batch, its length checked."""
+        rewards = np.asarray(self.reward_fn(list(rules)), dtype=np.float64).reshape(-1)
+        if rewards.shape != (len(rules),):
+            raise ValueError(f"reward_fn returned {rewards.size} rewards for {len(rules)} rules")
+        return rewards
+
+    def _write(self, action):
+        """step() up to the reward: (observation, reward, terminated, info, the rule to score or None)."""
         if not self.action_space.contains(action):
             raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
         if self._done:
@@ -181,24 +222,17 @@ class OptimizerSearchEnv(gym.Env):
                 f"action {action} ({self.space.vocabulary[action]!r}) is not legal in slot {slot} "
                 f"(unit {slot // 5}, token {slot % 5})"
             )
-            return (
-                self._observation(),
-                self.illegal_action_reward,
-                True,
-                False,
-                self._info(illegal_action=message),
-            )
+            return self._observation(), self.illegal_action_reward, True, self._info(illegal_action=message), None
         self._tokens.append(action)
         if len(self._tokens) < self.space.length:
-            return self._observation(), 0.0, False, False, self._info()
+            return self._observation(), 0.0, False, self._info(), None
         self._done = True
         rule = self.space.decode(self._tokens)
         extra = {"rule": str(rule), "tokens": tuple(self._tokens)}
         problem = rule_problem(rule) if self.check_validity else None
         if problem is not None:
-            return self._observation(), 0.0, True, False, self._info(invalid=problem, **extra)
-        reward = float(np.asarray(self.reward_fn([rule]), dtype=np.float64).reshape(-1)[0])
-        return self._observation(), reward, True, False, self._info(**extra)
+            return self._observation(), 0.0, True, self._info(invalid=problem, **extra), None
+        return self._observation(), 0.0, True, self._info(**extra), rule
 
     def render(self):
         if self.render_mode != "ansi":
@@ -207,6 +241,103 @@ class OptimizerSearchEnv(gym.Env):
         names += ["_"] * (self.space.length - len(names))
         units = [f"u{i}=({', '.join(names[5 * i : 5 * i + 5])})" for i in range(self.space.units)]
         return " ".join(units)
+
+
+class OptimizerSearchVectorEnv(VectorEnv):
+    """`OptimizerSearchEnv` × num_envs stepped together, each step scoring the episodes it ends in one call.
+
+    ``gym.make_vec(ENV_ID, num_envs=N, vectorization_mode="vector_entry_point", **arguments)`` (the
+    default mode once `nos.env` is imported) takes the arguments of `OptimizerSearchEnv`, and
+    ``max_episode_steps`` checked as ``gym.make`` checks it. Observations are int64 [N, 5U + 1],
+    actions N ints; ``action_masks()`` is bool [N, V], ``infos["action_mask"]`` int8 [N, V].
+    Autoreset is next-step, as in ``SyncVectorEnv``: the step after a sub-environment's episode
+    ends ignores its action and resets it (reward 0). Every rule finished in one step goes to
+    ``reward_fn`` in one call; with masked actions the N episodes end together (5·U steps), so a
+    batch of N episodes is one engine call where ``SyncVectorEnv`` makes N.
+    """
+
+    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, *, max_episode_steps: int | None = None, **arguments):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        first = OptimizerSearchEnv(**arguments)
+        _check_time_limit(max_episode_steps, first.space)
+        self.envs = [first] + [
+            OptimizerSearchEnv(reward_fn=first.reward_fn, grammar=first.space.grammar, units=first.space.units,
+                               check_validity=first.check_validity, render_mode=first.render_mode,
+                               illegal_action_reward=first.illegal_action_reward)
+            for _ in range(num_envs - 1)
+        ]
+        self.num_envs, self.render_mode, self.reward_fn = num_envs, first.render_mode, first.reward_fn
+        self.single_observation_space, self.single_action_space = first.observation_space, first.action_space
+        self.observation_space = batch_space(first.observation_space, num_envs)
+        self.action_space = batch_space(first.action_space, num_envs)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+
+    def action_masks(self) -> np.ndarray:
+        """bool [N, V]: each sub-environment's `OptimizerSearchEnv.action_masks`."""
+        return np.stack([env.action_masks() for env in self.envs])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._autoreset[:] = False
+        observations, infos = [], {}
+        for i, env in enumerate(self.envs):
+            observation, info = env.reset(options=options)
+            observations.append(observation)
+            infos = self._add_info(infos, info, i)
+        return np.stack(observations), infos
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        observations, infos, ended = [], {}, []
+        rewards, terminations = np.zeros(self.num_envs), np.zeros(self.num_envs, dtype=bool)
+        for i, (env, action) in enumerate(zip(self.envs, actions.tolist())):
+            if self._autoreset[i]:
+                observation, info = env.reset()
+            else:
+                observation, rewards[i], terminations[i], info, rule = env._write(action)
+                if rule is not None:
+                    ended.append((i, rule))
+            observations.append(observation)
+            infos = self._add_info(infos, info, i)
+        if ended:
+            indices, rules = zip(*ended)
+            rewards[list(indices)] = self.envs[0].score(rules)
+        self._autoreset = terminations.copy()
+        return np.stack(observations), rewards, terminations, np.zeros(self.num_envs, dtype=bool), infos
+
+    def render(self):
+        return tuple(env.render() for env in self.envs)
+
+    def close_extras(self, **kwargs):
+        for env in self.envs:
+            env.close()
+
+
+def _time_limit_of_make() -> int | None:
+    """The TimeLimit of the ``gym.make`` call constructing the environment, if it is one.
+
+    ``gym.make`` keeps its ``max_episode_steps`` argument for the TimeLimit wrapper it puts around
+    the environment and does not pass it on, so the constructor reads it from make's frame (its
+    caller's) to refuse a limit that would end every episode before its reward.
+    """
+    frame = sys._getframe(2)  # 0: this function, 1: OptimizerSearchEnv.__init__, 2: its caller
+    if frame.f_code is not gym.envs.registration.make.__code__:
+        return None
+    limit = frame.f_locals.get("max_episode_steps")
+    return limit if limit is not None else frame.f_locals["env_spec"].max_episode_steps
+
+
+def _check_time_limit(max_episode_steps: int | None, space: SearchSpace) -> None:
+    if max_episode_steps is not None and max_episode_steps != -1 and max_episode_steps < space.length:
+        raise ValueError(
+            f"max_episode_steps={max_episode_steps} would end every episode before its reward: an episode is "
+            f"{space.length} steps (5 tokens × {space.units} units) and the reward comes at the last one; "
+            f"pass at least {space.length} or leave it out")
 
 
 CHILD_KEYS = tuple(f.name for f in dataclasses.fields(RewardConfig))
@@ -255,6 +386,3 @@ def _child_reward(preset, child):
     scorer = Scorer(config.reward)
     return (lambda rules: [scored.reward for scored in scorer.score(rules)]), config.space
 
-
-if ENV_ID not in gym.registry:  # `import nos` registers it too; either import makes gym.make(ENV_ID) work
-    gym.register(id=ENV_ID, entry_point="nos.env:OptimizerSearchEnv")
