@@ -297,7 +297,7 @@ def plot(trials, path: Path, level: float | None = None, title: str = "Best rewa
     ax.set(xlabel="samples (log scale; dot: c·target found)", ylabel="best reward so far", title=title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -99,9 +99,9 @@ def plot(trajectories: list[Trajectory], out: Path):
     for t in trajectories:
         ax.plot(np.arange(len(t.distance)), t.distance, label=f"{t.name} (lr {t.learning_rate:.3g})")
     ax.set(xlabel="step", ylabel="distance to (1, 1)", yscale="log", title="Rosenbrock from (−2.39, −1.57)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "rosenbrock_distance.png", dpi=120)
+    fig.savefig(out / "rosenbrock_distance.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 5.5))
@@ -112,9 +112,9 @@ def plot(trajectories: list[Trajectory], out: Path):
     ax.plot(*START, "ko")
     ax.plot(1, 1, "r*", markersize=12)
     ax.set(xlabel="x", ylabel="y", title="Paths on the Rosenbrock contour (log scale)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "rosenbrock_paths.png", dpi=120)
+    fig.savefig(out / "rosenbrock_paths.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
