@@ -24,6 +24,7 @@ EXPECTED = [  # kind, config, name, num_params
     ("mlp_diabetes", {}, "mlp_diabetes_10x32x1_b32", 10 * 32 + 32 + 32 + 1),
     ("matrix_factorization", {}, "matrix_factorization_50x50_r3_obs1000_b64", (50 + 50) * 3),
     ("cifar10_conv", CIFAR_TINY, "cifar10_conv_3x3x4_3x3x8_b8_n80_v30", 108 + 4 + 288 + 8 + 2880 + 10),
+    ("char_lm", {}, "char_lm_lstm_e16_h48_t24_b32", 37 * 16 + 16 * 192 + 48 * 192 + 192 + 48 * 37 + 37),
 ]
 NEURAL = ["logreg", "mlp_digits", "conv_digits"]
 

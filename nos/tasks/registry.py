@@ -3,6 +3,7 @@
 import inspect
 
 from nos.tasks.base import Task
+from nos.tasks.char_lm import CharLM
 from nos.tasks.cifar10_conv import Cifar10Conv
 from nos.tasks.conv_digits import ConvDigits
 from nos.tasks.logreg import LogReg
@@ -63,8 +64,9 @@ def _factory(name):
     return _REGISTRY[name]
 
 
-for _cls in (Rosenbrock, Quadratic, LogReg, MLPDigits, ConvDigits, MLPDiabetes, MatrixFactorization, Cifar10Conv):
+for _cls in (Rosenbrock, Quadratic, LogReg, MLPDigits, ConvDigits, MLPDiabetes, MatrixFactorization, Cifar10Conv,
+             CharLM):
     register_task(_cls.kind, _cls)
 
 TASKS = ("rosenbrock", "quadratic", "logreg", "mlp_digits", "conv_digits", "mlp_diabetes", "matrix_factorization",
-         "cifar10_conv")
+         "cifar10_conv", "char_lm")
