@@ -39,12 +39,13 @@ def _fresh_process_search(config_file, run_dir):
     assert done.returncode == 0, done.stderr
 
 
-def test_two_fresh_processes_make_the_same_store(tmp_path):
+def test_two_fresh_processes_make_the_same_store_with_the_rewards_recorded_before_the_refactor(tmp_path):
     config = write_toml(CONFIG, tmp_path / "config.toml")
     _fresh_process_search(config, tmp_path / "first")
     _fresh_process_search(config, tmp_path / "second")
     first, second = _store(tmp_path / "first"), _store(tmp_path / "second")
     assert first == second
+    assert_pinned(tmp_path / "first")
     rows, _ = first
     assert len(rows) == 12 and any(row[6] == "evaluated" for row in rows)
 
@@ -72,10 +73,9 @@ PINNED = [  # CONFIG's search as recorded before the outcome refactor (#9): rule
 PINNED_BASELINE = 1.3355454206466675
 
 
-def test_a_short_search_stores_the_rewards_recorded_before_the_refactor(tmp_path):
+def assert_pinned(run_dir):
     """Refactors of the engine-to-store path must not change what a search decides (this machine)."""
-    search(from_dict(CONFIG), tmp_path / "run", progress=False, log=lambda *_: None)
-    db = sqlite3.connect(tmp_path / "run" / STORE_NAME)
+    db = sqlite3.connect(f"file:{run_dir / STORE_NAME}?mode=ro", uri=True)
     rows = db.execute("SELECT text, source, status, reward, best_lr FROM samples ORDER BY batch, position").fetchall()
     baseline = float(json.loads(db.execute("SELECT value FROM meta WHERE name = 'baseline_score'").fetchone()[0]))
     db.close()

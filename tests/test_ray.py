@@ -41,9 +41,9 @@ def _fault(rule, action, **options):
 
 def test_a_cold_workers_start_up_is_not_counted_as_its_chunks_time(cluster, monkeypatch):
     """First in the module, so the workers are cold; their set-up is slowed past the time budget."""
-    slow = {"rule": "", "action": "slow-start", "seconds": 12}
+    slow = {"rule": "", "action": "slow-start", "seconds": 7}
     monkeypatch.setenv(faults.VARIABLE, json.dumps(slow))
-    executor = _executor(chunk_size=1, timeout_seconds=10)
+    executor = _executor(chunk_size=1, timeout_seconds=6)
     outcomes = executor.run(TEXTS[:2], CHILD)
     assert executor.workers_warmed == 2, "the workers were not cold: run this test first in its module"
     assert not any(isinstance(o, Failure) for o in outcomes), outcomes
