@@ -20,11 +20,11 @@ if sys.argv and (os.path.basename(sys.argv[0]) == "nos" or sys.argv[0] == "-m"):
     signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 _LAZY = {
-    "RuleOptimizer": "nos.optimizer",
-    "evaluate": "nos.evaluation",
-    "get_task": "nos.tasks",
-    "check_task": "nos.tasks",
-    "TASKS": "nos.tasks",
+    "RuleOptimizer": "nos.keras.optimizer",
+    "evaluate": "nos.engine.grid",
+    "get_task": "nos.engine.tasks",
+    "check_task": "nos.engine.tasks",
+    "TASKS": "nos.engine.tasks",
 }
 
 __all__ = sorted(_LAZY)

@@ -14,10 +14,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from controllers.space import SearchSpace
-from nos.config import RewardConfig, grammar_of
-from search_space import GRAMMAR, Grammar, Rule, rule_problem
-
 from nos import ENV_ID  # registered by `import nos`, which also loads triton first
+from nos.search.config import RewardConfig, grammar_of
+from search_space import GRAMMAR, Grammar, Rule, rule_problem
 
 
 class OptimizerSearchEnv(gym.Env):
@@ -52,7 +51,7 @@ class OptimizerSearchEnv(gym.Env):
     0 after every token but the last. After the last, the rule's reward ``reward_fn([rule])[0]``,
     or 0 with ``info["invalid"]`` set to the reason when `search_space.rule_problem` rejects the
     rule (e.g. it ignores the gradient). The default reward function is target mode,
-    ``nos.target_reward.TargetReward("powersign")``: the similarity in [0, 1] of the rule's
+    ``nos.search.target_reward.TargetReward("powersign")``: the similarity in [0, 1] of the rule's
     updates to PowerSign's on fixed gradient streams, about a millisecond a rule, so the
     environment is cheap out of the box. The search engine plugs in a reward from training
     child models instead.
@@ -85,9 +84,9 @@ class OptimizerSearchEnv(gym.Env):
 
     - ``reward``: ``"target"`` (default) or ``"child"``. Target mode scores a rule by the
       similarity of its updates to ``target``'s (a catalog name or rule text, ``"powersign"``)
-      under ``metric`` (``"relative"``); see `nos.target_reward`. Child mode trains the rule on
+      under ``metric`` (``"relative"``); see `nos.search.target_reward`. Child mode trains the rule on
       a child task, as ``nos search`` does, and rewards it b/(b + s) against the baseline
-      (`nos.reward`); it is chosen by any of the child arguments below.
+      (`nos.search.reward`); it is chosen by any of the child arguments below.
     - ``preset``: a preset's reward and search space (``"quick"``, ``"rediscover"``, ``"paper"``).
     - ``task``, ``task_config``, ``steps``, ``learning_rates``, ``seeds``, ``signal``,
       ``baseline``: keys of a search config's ``[reward]`` table, overriding the preset's (or
@@ -370,15 +369,15 @@ def _reward(kind, target, metric, preset, reward_fn, child):
         if target is not None or metric is not None:
             raise ValueError("target and metric belong to reward='target', not to a child-task reward")
         return _child_reward(preset, child)
-    from nos.target_reward import TargetReward
+    from nos.search.target_reward import TargetReward
 
     return TargetReward(target or "powersign", metric=metric or "relative"), None
 
 
 def _child_reward(preset, child):
-    from nos.config import SearchConfig, from_dict, load_preset
-    from nos.reward import Scorer
-    from nos.search import _check_task
+    from nos.search.config import SearchConfig, from_dict, load_preset
+    from nos.search.loop import _check_task
+    from nos.search.reward import Scorer
 
     base = load_preset(preset) if preset is not None else SearchConfig()
     config = from_dict({**base.to_dict(), "reward": {**base.to_dict()["reward"], **child}})

@@ -20,7 +20,7 @@ task take days on a CPU."""
 MAX_BATCH_SIZE = 4096
 """Rules a controller proposes in one step (the paper's batches hold tens to hundreds): a step
 is one store transaction. A step still in flight when `max_seconds` runs out is cut short (see
-`nos.search`)."""
+`nos.search.loop`)."""
 
 LANES_PER_CHUNK = 256
 """Lanes of one compiled call by default: where a CPU's throughput levels off (`nos bench`)."""

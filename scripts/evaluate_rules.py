@@ -18,9 +18,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # the engine retraces on purpose; no warnings about it
 
-from nos.protocol import DEFAULT_GRID, HEADERS, run_protocol, table_rows  # noqa: E402
-from nos.rule_refs import resolve, resolve_all  # noqa: E402
-from nos.table import text_table  # noqa: E402
+from nos.benchmark.deepobs import DEFAULT_GRID, HEADERS, run_protocol, table_rows  # noqa: E402
+from nos.rule_references import resolve, resolve_all  # noqa: E402
+from nos.text_tables import text_table  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("rules", nargs="*", default=["powersign", "addsign", "exp(sign(g)*sign(m))*adam"], metavar="RULE")

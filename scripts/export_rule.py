@@ -22,7 +22,7 @@ import keras  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from nos.export import default_class_name, export_rule  # noqa: E402
-from nos.rule_refs import resolve  # noqa: E402
+from nos.rule_references import resolve  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("rule", nargs="?", default="exp(sign(g)*sign(m))*g", metavar="RULE",

@@ -6,9 +6,9 @@
     python scripts/launch_search.py --operands g m 'sign(g)' 'sign(m)' 1 2 --controller evolution
 
 The script defines a child task (minibatch least squares), checks it against the Task contract
-(`nos.tasks.check_task`), registers it under a name, and runs `nos.search.search` over a subset
+(`nos.engine.tasks.check_task`), registers it under a name, and runs `nos.search.loop.search` over a subset
 of the paper's grammar. Edit the task class, the space or the config dict below; every key of
-the config is a field of `nos.config.SearchConfig` (the same keys as the TOML presets).
+the config is a field of `nos.search.config.SearchConfig` (the same keys as the TOML presets).
 """
 
 import argparse
@@ -21,9 +21,10 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)  # the engine retraces o
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from nos.config import from_dict  # noqa: E402
-from nos.search import format_summary, search  # noqa: E402
-from nos.tasks import Task, check_task, register_task, rng  # noqa: E402
+from controllers.registry import CONTROLLERS  # noqa: E402
+from nos.engine.tasks import Task, check_task, register_task, rng  # noqa: E402
+from nos.search.config import from_dict  # noqa: E402
+from nos.search.loop import format_summary, search  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--out", default="runs/least-squares", help="run directory, new or empty (default runs/least-squares)")
@@ -31,7 +32,7 @@ parser.add_argument("--budget", type=int, default=64, help="rules to sample (def
 parser.add_argument("--batch-size", type=int, default=16, help="rules per controller step (default 16)")
 parser.add_argument("--steps", type=int, default=100, help="training steps of each child run (default 100)")
 parser.add_argument("--dim", type=int, default=20, help="unknowns of the least-squares problem (default 20)")
-parser.add_argument("--controller", default="rnn", choices=("rnn", "random", "evolution"))
+parser.add_argument("--controller", default="rnn", choices=list(CONTROLLERS))
 parser.add_argument("--units", type=int, default=2, help="units per rule, 5 tokens each (default 2)")
 parser.add_argument("--operands", nargs="+", default=["g", "m", "v", "sign(g)", "sign(m)", "1", "2"])
 parser.add_argument("--unary", nargs="+", default=["id", "neg", "exp", "sqrt", "sign"])

@@ -5,7 +5,7 @@
 
 Each task scores, with the `rediscover` preset's reward (best validation loss over its
 learning-rate grid, mean over seeds, normalised against Adam: reward b/(b+s)), every catalog
-rule the space can express and the best rules searches found there (`nos.rediscover.BEST_FOUND`).
+rule the space can express and the best rules searches found there (`nos.benchmark.rediscover.BEST_FOUND`).
 The table answers whether a child task exists on which finding PowerSign or AddSign is what a
 search on this CPU should do.
 """
@@ -13,11 +13,11 @@ search on this CPU should do.
 import argparse
 import dataclasses
 
-from nos.config import load_preset
-from nos.rediscover import BEST_FOUND, expressible, rediscover_space
-from nos.reward import Scorer
-from nos.table import markdown_table
-from nos.tasks import TASKS
+from nos.benchmark.rediscover import BEST_FOUND, expressible, rediscover_space
+from nos.engine.tasks import TASKS
+from nos.search.config import load_preset
+from nos.search.reward import Scorer
+from nos.text_tables import markdown_table
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)

@@ -5,7 +5,7 @@
 
 Tunes RMSProp, AddSign and PowerSign on one learning-rate grid, traces 4000 steps of each from
 (−2.39, −1.57), and writes rosenbrock_table.md, rosenbrock.json, rosenbrock_distance.png and
-rosenbrock_paths.png. See nos/experiments/rosenbrock.py.
+rosenbrock_paths.png. See nos/benchmark/experiments/rosenbrock.py.
 """
 
 import argparse
@@ -14,8 +14,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from nos.experiments.rosenbrock import GRID, reproduce, table  # noqa: E402
-from nos.table import text_table  # noqa: E402
+from nos.benchmark.experiments.rosenbrock import GRID, reproduce, table  # noqa: E402
+from nos.text_tables import text_table  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--out", default="rosenbrock", help="output directory (default ./rosenbrock)")

@@ -1,6 +1,6 @@
 """The rule language of NOS: grammar table, rules, parser, canonical forms and the catalog."""
 
-from search_space.catalog import CATALOG, KNOWN_RULES, KnownRule, known_rule
+from search_space.catalog import CATALOG, KNOWN_RULES, KnownRule, known_rule, resolve_rule
 from search_space.checks import check_rule, rule_problem
 from search_space.context import NumpyContext
 from search_space.errors import InvalidRuleError, ParseError
@@ -26,5 +26,6 @@ __all__ = [
     "check_rule",
     "known_rule",
     "parse",
+    "resolve_rule",
     "rule_problem",
 ]

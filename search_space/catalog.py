@@ -63,6 +63,18 @@ CATALOG: tuple[KnownRule, ...] = (
 KNOWN_RULES: MappingProxyType = MappingProxyType({entry.name: entry.rule for entry in CATALOG})
 
 
+def resolve_rule(item) -> Rule:
+    """A Rule, a catalog name such as ``"powersign"`` (see `CATALOG`), or rule text, as a Rule.
+
+    ParseError (a ValueError) on text that is neither; TypeError on anything else.
+    """
+    if isinstance(item, Rule):
+        return item
+    if not isinstance(item, str):
+        raise TypeError(f"a rule is a Rule, a catalog name or rule text; got {type(item).__name__}")
+    return KNOWN_RULES[item] if item in KNOWN_RULES else parse(item)
+
+
 def known_rule(name: str) -> Rule:
     """The catalog rule called `name`; KeyError listing the names otherwise."""
     try:

@@ -3,7 +3,7 @@
 A row computes its value through ``ctx.xp`` (numpy, ``keras.ops`` or the interpreter's
 TensorFlow namespace) and carries a ``code`` template over the same names for the exporters
 (see `search_space.rows`). This table is the one place that says how each target spells such a
-name; `nos.interpreter.xp` and the exporters' namespaces (`nos.export`) read it. A name is
+name; `nos.engine.interpreter.xp` and the exporters' namespaces (`nos.export`) read it. A name is
 spelled by its column's pattern unless `SPELLINGS` says otherwise, so a row calling, say,
 ``xp.tanh`` needs no entry here; a name numpy does not have is refused when the grammar is
 built (`check_code`).

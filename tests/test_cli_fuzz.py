@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nos.cli import build_parser, main
-from nos.config import from_dict
-from nos.store import STORE_NAME, RunStore
+from nos.search.config import from_dict
+from nos.search.store import STORE_NAME, RunStore
 from tests.test_search import SMALL, write_toml
 
 
@@ -34,18 +34,18 @@ def _reached(*args, **kwargs):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    import nos.bench
-    import nos.executors
-    import nos.protocol
-    import nos.rediscover
-    import nos.search
+    import nos.benchmark.deepobs
+    import nos.benchmark.rediscover
+    import nos.benchmark.speed
+    import nos.search.executors
+    import nos.search.loop
 
-    monkeypatch.setattr(nos.search, "_search", _reached)
-    monkeypatch.setattr(nos.executors, "make_executor", lambda config: nos.executors.LocalExecutor(config))
-    monkeypatch.setattr(nos.protocol, "run_protocol", _reached)
-    monkeypatch.setattr(nos.bench, "run_bench", _reached)
-    monkeypatch.setattr(nos.rediscover, "engine_study", _reached)
-    monkeypatch.setattr(nos.rediscover, "target_study", _reached)
+    monkeypatch.setattr(nos.search.loop, "_search", _reached)
+    monkeypatch.setattr(nos.search.executors, "make_executor", lambda config: nos.search.executors.LocalExecutor(config))
+    monkeypatch.setattr(nos.benchmark.deepobs, "run_protocol", _reached)
+    monkeypatch.setattr(nos.benchmark.speed, "run_bench", _reached)
+    monkeypatch.setattr(nos.benchmark.rediscover, "engine_study", _reached)
+    monkeypatch.setattr(nos.benchmark.rediscover, "target_study", _reached)
 
 
 def _make_places(root):

@@ -2,7 +2,15 @@
 
 import pytest
 
-from nos.config import PRESETS, ConfigError, ExecutorConfig, SearchConfig, from_dict, load_config, load_preset
+from nos.search.config import (
+    PRESETS,
+    ConfigError,
+    ExecutorConfig,
+    SearchConfig,
+    from_dict,
+    load_config,
+    load_preset,
+)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -12,7 +20,7 @@ def test_presets_load_and_validate(name):
 
 
 def test_rediscover_preset_can_express_powersign_and_addsign_with_decays():
-    from nos.config import grammar_of
+    from nos.search.config import grammar_of
     from search_space import CATALOG, parse
 
     config = load_preset("rediscover")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from controllers import SearchSpace, load_controller, make_controller
-from nos.target_reward import TargetReward
+from nos.search.target_reward import TargetReward
 from search_space import GRAMMAR, KNOWN_RULES, parse
 
 SMALL = GRAMMAR.subset(

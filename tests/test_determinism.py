@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from nos.config import from_dict
-from nos.search import search
-from nos.store import STORE_NAME
+from nos.search.config import from_dict
+from nos.search.loop import search
+from nos.search.store import STORE_NAME
 from tests.test_search import SMALL, write_toml
 
 CONFIG = {**SMALL, "budget": 12, "batch_size": 4, "controller": {"name": "rnn"}}

@@ -1,4 +1,4 @@
-"""The Gymnasium environment, and its default reward: target mode (`nos.target_reward`)."""
+"""The Gymnasium environment, and its default reward: target mode (`nos.search.target_reward`)."""
 
 import warnings
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 from controllers import SearchSpace
 from nos.env import ENV_ID, OptimizerSearchEnv
-from nos.target_reward import DECAY_FRACTION, TargetReward, gradient_streams
+from nos.search.target_reward import DECAY_FRACTION, TargetReward, gradient_streams
 from search_space import GRAMMAR, KNOWN_RULES, parse
 from search_space.context import ema
 from tests.strategies import rules
@@ -64,8 +64,8 @@ def test_check_env_passes_for_the_documented_constructions(kwargs):
 
 
 def test_child_arguments_train_the_rule_as_a_search_would():
-    from nos.config import RewardConfig
-    from nos.reward import Scorer
+    from nos.search.config import RewardConfig
+    from nos.search.reward import Scorer
 
     env = gym.make(ENV_ID, **CHILD)
     env.reset()
@@ -76,7 +76,7 @@ def test_child_arguments_train_the_rule_as_a_search_would():
 
 
 def test_a_preset_brings_its_reward_and_its_space():
-    from nos.config import load_preset
+    from nos.search.config import load_preset
 
     env = gym.make(ENV_ID, preset="rediscover").unwrapped
     preset = load_preset("rediscover")
@@ -233,7 +233,7 @@ def test_updates_match_a_step_by_step_optimizer_run(name, reward):
 
 
 def test_documented_values_for_the_powersign_target(reward):
-    """The table in nos/target_reward.py's docstring (relative metric)."""
+    """The table in nos/search/target_reward.py's docstring (relative metric)."""
     values = {name: reward.score(KNOWN_RULES[name]) for name in ("powersign_2", "addsign", "sgd", "sign_sgd")}
     assert values == pytest.approx(
         {"powersign_2": 0.955, "addsign": 0.836, "sgd": 0.706, "sign_sgd": 0.074}, abs=1e-3

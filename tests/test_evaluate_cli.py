@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
+from nos.benchmark.deepobs import run_protocol
 from nos.cli import main
-from nos.config import from_dict
 from nos.errors import NosError
-from nos.protocol import run_protocol
-from nos.rule_refs import resolve, resolve_all
-from nos.search import search
+from nos.rule_references import resolve, resolve_all
+from nos.search.config import from_dict
+from nos.search.loop import search
 from search_space import KNOWN_RULES, parse
 
 GRID = [0.003, 0.03, 0.3]

@@ -8,7 +8,7 @@ import pytest
 
 import nos
 from nos.cli import main
-from nos.evaluation import DEFAULT_LEARNING_RATES, Evaluation, RuleResult, best_learning_rate, evaluate
+from nos.engine.grid import DEFAULT_LEARNING_RATES, Evaluation, RuleResult, best_learning_rate, evaluate
 from search_space import KNOWN_RULES, ParseError
 
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
@@ -86,7 +86,7 @@ def test_table_and_records(quadratic):
 
 def test_seed_grouped_lanes_land_in_their_rule_rate_and_seed():
     """logreg shares minibatches per seed: lanes run in per-seed chunks, results map back."""
-    from nos.interpreter import run_lanes
+    from nos.engine.interpreter import run_lanes
 
     lrs, seeds = (0.01, 0.3), (3, 1, 2)
     ev = evaluate(["sgd", "adam"], task="logreg", learning_rates=lrs, seeds=seeds, steps=8, curve_points=2)

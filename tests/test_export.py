@@ -338,7 +338,7 @@ def rule_optimizer_trajectories():
     """`nos.RuleOptimizer` on the same problem, float64, in this process."""
     import keras
 
-    from nos.optimizer import RuleOptimizer
+    from nos.keras.optimizer import RuleOptimizer
 
     out = {}
     for id, rule in RULES.items():

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nos.executors.base
-import nos.search
-from nos.config import ExecutorConfig, from_dict
+import nos.search.executors.base
+import nos.search.loop
 from nos.errors import NosError
-from nos.executors import Failure, LocalExecutor, faults
-from nos.search import search
-from nos.store import STORE_NAME, RunStore
+from nos.search.config import ExecutorConfig, from_dict
+from nos.search.executors import Failure, LocalExecutor, faults
+from nos.search.loop import search
+from nos.search.store import STORE_NAME, RunStore
 from search_space import parse
 from tests.test_search import SMALL, rows_of, write_toml
 
@@ -101,7 +101,7 @@ def _jump_after_call(monkeypatch, clock: _Clock, call: int, jump: float) -> list
 
 def test_with_a_deadline_no_chunk_starts_after_it(monkeypatch):
     texts = ["g", "m", "sign(g)", "sign(m)", "adam", "sgd"]
-    monkeypatch.setattr(nos.executors.base, "LANES_PER_CHUNK", 2)  # chunks of 2 rules of 1 lane each
+    monkeypatch.setattr(nos.search.executors.base, "LANES_PER_CHUNK", 2)  # chunks of 2 rules of 1 lane each
     executor = LocalExecutor(ExecutorConfig())
     calls = _jump_after_call(monkeypatch, clock := _Clock(), call=0, jump=100.0)
     outcomes = executor.run(texts, CHILD, deadline=clock() + 50.0)
@@ -117,7 +117,7 @@ def test_a_step_in_flight_when_max_seconds_runs_out_keeps_what_it_trained(tmp_pa
     """The first step's first chunk trains, then the clock passes `max_seconds`: the step keeps its
     samples up to the first untrained rule, the search stops, and resume completes the budget."""
     config = from_dict({**SMALL, "budget": 64, "batch_size": 64, "max_seconds": 1000})
-    monkeypatch.setattr(nos.executors.base, "LANES_PER_CHUNK", 8)  # chunks of 4 rules of 2 lanes
+    monkeypatch.setattr(nos.search.executors.base, "LANES_PER_CHUNK", 8)  # chunks of 4 rules of 2 lanes
     logged = []
     calls = _jump_after_call(monkeypatch, _Clock(), call=1, jump=2000.0)  # call 0: the baseline
     summary = search(config, tmp_path / "run", progress=False, log=logged.append)
@@ -175,7 +175,7 @@ def _scripted_search(tmp_path, monkeypatch, name, controller, executor=None):
     budget = sum(map(len, controller.batches))
     config = from_dict({**SMALL, "budget": budget, "batch_size": len(controller.batches[0]),
                         "executor": executor or {}})
-    monkeypatch.setattr(nos.search, "_make_controller", lambda config: controller)
+    monkeypatch.setattr(nos.search.loop, "_make_controller", lambda config: controller)
     summary = search(config, tmp_path / name, **QUIET)
     db = sqlite3.connect(tmp_path / name / STORE_NAME)
     db.row_factory = sqlite3.Row

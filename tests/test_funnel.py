@@ -5,11 +5,11 @@ import sqlite3
 
 import pytest
 
-from nos.config import from_dict
 from nos.errors import NosError
-from nos.funnel import distinct_by_fingerprint
-from nos.search import leaderboard_table, search
-from nos.store import RunStore
+from nos.search.config import from_dict
+from nos.search.funnel import distinct_by_fingerprint
+from nos.search.loop import leaderboard_table, search
+from nos.search.store import RunStore
 from search_space import KNOWN_RULES, parse
 from tests.test_search import SMALL
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nos.interpreter import TRACES, RowTable, encode, run_lanes
-from nos.interpreter import xp as tfnp
-from nos.interpreter.encoding import pad_programs
-from nos.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
-from nos.interpreter.lanes import GROW_TO_FULL, choose_table, plan_chunks
-from nos.interpreter.loop import curve_windows
+from nos.engine.interpreter import TRACES, RowTable, encode, run_lanes
+from nos.engine.interpreter import xp as tfnp
+from nos.engine.interpreter.encoding import pad_programs
+from nos.engine.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
+from nos.engine.interpreter.lanes import GROW_TO_FULL, choose_table, plan_chunks
+from nos.engine.interpreter.loop import curve_windows
 from search_space import CATALOG, GRAMMAR, KNOWN_RULES, Rule, parse
 from search_space.context import ema
 from search_space.vocabulary import NOISE_STD
@@ -347,7 +347,7 @@ MLP_LANES = (["adam", "powersign", "sgd", "drop(g, 0.3)", "addsign_ld", "momentu
 @pytest.fixture(scope="module")
 def mlp_paths():
     """mlp_digits, every lane on seed 2, trained on the shared-batch path and on the per-lane one."""
-    from nos.tasks import get_task
+    from nos.engine.tasks import get_task
 
     task = get_task("mlp_digits", batch_size=32)
     rules, lrs = MLP_LANES
@@ -365,7 +365,7 @@ def test_shared_batch_path_trains_like_per_lane_minibatches(mlp_paths):
 
 def test_random_draws_follow_the_flat_parameter_not_its_training_column(mlp_paths):
     """drop(g, 0.3) with plain SGD underneath: after one step exactly the dropped weights are unmoved."""
-    from nos.tasks.mlp_digits import MLPDigits
+    from nos.engine.tasks.mlp_digits import MLPDigits
 
     class FlatMLP(MLPDigits):  # the same task in flat order, through the default training path
         def __init__(self, **config):
@@ -385,7 +385,7 @@ def test_random_draws_follow_the_flat_parameter_not_its_training_column(mlp_path
 
 
 def test_seed_grouped_results_come_back_in_the_given_order():
-    from nos.tasks import get_task
+    from nos.engine.tasks import get_task
 
     task = get_task("mlp_digits", batch_size=32)
     rules, lrs, seeds = ["adam", "sgd", "powersign", "adam"], [0.01, 0.3, 0.01, 0.003], [4, 5, 4, 5]
@@ -398,7 +398,7 @@ def test_seed_grouped_results_come_back_in_the_given_order():
 
 
 def test_a_diverging_lane_leaves_shared_batch_neighbours_bit_identical():
-    from nos.tasks import get_task
+    from nos.engine.tasks import get_task
 
     task = get_task("mlp_digits", batch_size=32)
     rules = ["powersign", "sgd", "adam", "sgd"]
@@ -418,7 +418,7 @@ def test_lane_matches_rule_optimizer_on_mlp_digits():
     import keras
 
     from nos import RuleOptimizer
-    from nos.tasks import get_task
+    from nos.engine.tasks import get_task
 
     task = get_task("mlp_digits")
     rules, lr, seed = ["powersign", "adam", "addsign_ld"], 0.01, 3

@@ -3,8 +3,8 @@
 import pytest
 
 from controllers.novelty import NoveltyReward
-from nos.config import from_dict
-from nos.search import search
+from nos.search.config import from_dict
+from nos.search.loop import search
 from search_space import parse
 from tests.test_search import SMALL, rows_of
 

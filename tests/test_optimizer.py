@@ -13,8 +13,8 @@ import sympy as sp
 import tensorflow as tf
 
 from nos import RuleOptimizer
-from nos.optimizer import applies_sparsely
-from nos.tasks.keras_task import KerasModelTask
+from nos.keras.model_task import KerasModelTask
+from nos.keras.optimizer import applies_sparsely
 from search_space import GRAMMAR, KNOWN_RULES, InvalidRuleError, ParseError, Unary, parse
 
 _rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nos.optimizer import RuleOptimizer
+from nos.keras.optimizer import RuleOptimizer
 from search_space import KNOWN_RULES
 
 STEPS = 60

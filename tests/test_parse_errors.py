@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from search_space import ParseError, parse
 from search_space.canonical import expansion_bound
-from search_space.vocabulary import CONSTANT_POWER
 from search_space.syntax import parse_expression, to_text
+from search_space.vocabulary import CONSTANT_POWER
 
 HOSTILE = [
     "__import__('os').system('touch /tmp/nos-pwned')",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import nos.config
+import nos.search.config
 from nos.cli import main
 
 README = Path(__file__).parents[1] / "README.md"
@@ -63,7 +63,7 @@ def scaled(argv: list[str]) -> list[str]:
     return argv + APPENDED.get(argv[0], [])
 
 
-def small_preset(name: str, _load=nos.config.load_preset):
+def small_preset(name: str, _load=nos.search.config.load_preset):
     """The preset with its reward and funnel made cheap: 30 steps, 2 learning rates, 2 seeds in the
     funnel, a quarter of the rules in each stage, and no convnet (the slowest to compile)."""
     config = _load(name)
@@ -72,7 +72,7 @@ def small_preset(name: str, _load=nos.config.load_preset):
         stage.top, stage.steps, stage.learning_rates, stage.seeds = max(2, stage.top // 4), 30, [0.01, 0.1], [0, 1]
         if stage.tasks:
             stage.tasks = [task for task in stage.tasks if task != "conv_digits"]
-    return nos.config.validate(config)
+    return nos.search.config.validate(config)
 
 
 def columns(text: str, first: str) -> list[str]:
@@ -161,7 +161,7 @@ def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
     steps = quickstart_steps(README.read_text(encoding="utf-8"))
     monkeypatch.chdir(tmp_path)
     presets = []
-    monkeypatch.setattr(nos.config, "load_preset", lambda name: presets.append(name) or small_preset(name))
+    monkeypatch.setattr(nos.search.config, "load_preset", lambda name: presets.append(name) or small_preset(name))
     for step in steps:
         if step.lang == "python":
             (tmp_path / "quickstart.py").write_text(step.code, encoding="utf-8")
@@ -176,7 +176,7 @@ def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
         printed = capsys.readouterr()
         assert code == 0, f"nos {' '.join(argv)} exited {code}: {printed.err[-2000:]}"
         CHECKS[argv[0]](printed.out, step.shown, argv, written)
-    assert presets == ["quick"], "nos search read its preset without nos.config.load_preset: the test ran it whole"
+    assert presets == ["quick"], "nos search read its preset without nos.search.config.load_preset: the test ran it whole"
 
 
 def test_the_parser_notices_a_missing_section_or_output():

@@ -13,9 +13,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e .[ray])")
 
-from nos.config import ExecutorConfig, from_dict
-from nos.executors import Failure, faults, make_executor
-from nos.search import search
+from nos.search.config import ExecutorConfig, from_dict
+from nos.search.executors import Failure, faults, make_executor
+from nos.search.loop import search
 from search_space import parse
 from tests.test_search import SMALL, rows_of
 

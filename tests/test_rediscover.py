@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nos import rediscover
+from nos.benchmark import rediscover
 from nos.cli import main
 from search_space import KNOWN_RULES, parse
 from search_space.fingerprint import positive_multiple
@@ -79,7 +79,7 @@ def test_the_command_writes_its_table_found_lines_and_plot(tmp_path, capsys):
 
 def test_random_odds_count_the_multiples_a_rule_by_rule_check_counts():
     from controllers import SearchSpace
-    from nos.config import grammar_of, load_preset
+    from nos.search.config import grammar_of, load_preset
     from search_space.fingerprint import positive_multiple
 
     config = load_preset("rediscover").space

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nos.evaluation import evaluate
-from nos.experiments import rosenbrock as experiment
+from nos.benchmark.experiments import rosenbrock as experiment
+from nos.engine.grid import evaluate
 
 GRID = (1e-4, 1e-3, 1e-2)
 STEPS = 600

@@ -2,10 +2,10 @@
 
 import pytest
 
-from nos.config import from_dict
 from nos.errors import NosError
-from nos.rule_refs import resolve
-from nos.store import RunStore, Sample
+from nos.rule_references import resolve
+from nos.search.config import from_dict
+from nos.search.store import RunStore, Sample
 from search_space import parse
 from tests.test_search import SMALL
 

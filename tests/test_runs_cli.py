@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import nos.search_log
+import nos.search.log
 from nos.cli import main
-from nos.config import from_dict
-from nos.search import format_summary, search
-from nos.store import LOCK_NAME, STORE_NAME, RunStore
+from nos.search.config import from_dict
+from nos.search.loop import format_summary, search
+from nos.search.store import LOCK_NAME, STORE_NAME, RunStore
 from tests.test_search import SMALL
 
 STAGE = {"top": 2, "task": "quadratic", "steps": 60, "learning_rates": [0.003, 0.03], "seeds": [0, 1], "baseline": "sgd"}
@@ -35,7 +35,7 @@ def runs(tmp_path_factory):
     quiet = {"progress": False, "log": lambda *_: None}
     summary = search(from_dict(CONFIG), root / "done", **quiet)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nos.search_log.SearchLog, "batch", _interrupt_after_first_step)
+        patch.setattr(nos.search.log.SearchLog, "batch", _interrupt_after_first_step)
         search(from_dict(CONFIG), root / "part", **quiet)
     shutil.copytree(root / "part", root / "busy")
     shutil.copytree(root / "done", root / "changed")

@@ -29,7 +29,7 @@ def run_script(name: str, *args: str, cwd: Path, timeout: int = 180) -> str:
 
 def text_table(printed: str, first: str, second: str) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the first text table whose columns start with `first`, `second`
-    (`nos.table.text_table`: cells split on two or more spaces, a dashed line under the header)."""
+    (`nos.text_tables.text_table`: cells split on two or more spaces, a dashed line under the header)."""
     lines = printed.splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(rf"{first}\s+{second}\s", line))
     header = re.split(r"\s{2,}", lines[start].strip())

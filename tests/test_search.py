@@ -6,9 +6,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from nos.config import from_dict
 from nos.errors import NosError
-from nos.search import search
+from nos.search.config import from_dict
+from nos.search.loop import search
 
 SMALL = {
     "seed": 3,
@@ -93,8 +93,8 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
 
 def test_the_default_reward_ranks_clearly_different_rules_apart():
     """On mlp_digits, accuracy ties these rules; the default reward must not."""
-    from nos.config import load_preset
-    from nos.reward import Scorer
+    from nos.search.config import load_preset
+    from nos.search.reward import Scorer
 
     scorer = Scorer(load_preset("quick").reward)
     texts = ["adam", "g", "sign(g)", "g3", "-g"]
@@ -134,7 +134,7 @@ def test_a_search_on_several_tasks_rewards_the_geometric_mean_of_per_task_reward
 
 @pytest.mark.parametrize("aggregate, expected", [("geometric", 0.4), ("arithmetic", 0.5), ("min", 0.2)])
 def test_per_task_rewards_combine_as_configured(aggregate, expected):
-    from nos.reward import Scored, Scorer
+    from nos.search.reward import Scored, Scorer
 
     scorer = Scorer(from_dict({**MULTI, "reward": {**MULTI["reward"], "aggregate": aggregate}}).reward)
     ok = {"quadratic": Scored("ok", 0.8, 1.0, 0.03, "", {}, 1.0), "logreg": Scored("ok", 0.2, 2.0, 0.003, "", {}, 2.0)}

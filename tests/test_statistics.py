@@ -1,4 +1,4 @@
-"""`nos.statistics` and its columns in `nos evaluate`: t-intervals, the paired t-test, verdicts."""
+"""`nos.benchmark.statistics` and its columns in `nos evaluate`: t-intervals, the paired t-test, verdicts."""
 
 import csv
 import json
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from nos.benchmark.deepobs import HEADERS, Outcome, compare_with_baseline, table_rows
+from nos.benchmark.statistics import CONFIDENCE, LEVEL, mean_interval, paired
 from nos.cli import main
-from nos.protocol import HEADERS, Outcome, compare_with_baseline, table_rows
-from nos.statistics import CONFIDENCE, LEVEL, mean_interval, paired
 
 T_975_DF3 = 3.182446305284263  # t_{0.975, 3}, as printed in any Student-t table (3.182)
 T_975_DF4 = 2.7764451051977987  # t_{0.975, 4} (2.776)

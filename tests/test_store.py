@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from nos.errors import NosError
-from nos.store import STORE_NAME, RunStore, Sample
+from nos.search.store import STORE_NAME, RunStore, Sample
 
 
 def _sample(i, reward=0.5, source="evaluated"):

@@ -9,7 +9,7 @@ import pytest
 
 from nos.cli import main
 from nos.errors import NosError
-from nos.store import STORE_NAME, RunStore, Sample
+from nos.search.store import STORE_NAME, RunStore, Sample
 
 
 def _sample(batch, i, reward):

@@ -12,11 +12,11 @@ import pytest
 import tensorflow as tf
 
 import nos
-from nos.config import ConfigError, from_dict
-from nos.protocol import DEFAULT_STEPS, SUITES
-from nos.search import _check_task, search
-from nos.tasks import check_task, get_task
-from nos.tasks.corpus import ALPHABET, CORPUS_FILE, OTHER, corpus_split, decode, encode, normalise
+from nos.benchmark.deepobs import DEFAULT_STEPS, SUITES
+from nos.engine.tasks import check_task, get_task
+from nos.engine.tasks.corpus import ALPHABET, CORPUS_FILE, OTHER, corpus_split, decode, encode, normalise
+from nos.search.config import ConfigError, from_dict
+from nos.search.loop import _check_task, search
 
 CORPUS_SHA256 = "ebeb2b8d5997f8e868dfced318ef67308ab84cf68a1404e7b5d419c478e55de9"
 CORPUS_BYTES = 67_375
@@ -24,18 +24,18 @@ SMALL = {"embedding_dim": 4, "hidden_size": 6, "seq_len": 5, "batch_size": 3}
 
 
 def corpus_text() -> str:
-    return resources.files("nos.tasks").joinpath("data", CORPUS_FILE).read_bytes().decode("ascii")
+    return resources.files("nos.engine.tasks").joinpath("data", CORPUS_FILE).read_bytes().decode("ascii")
 
 
 # --- the corpus --------------------------------------------------------------------------------
 
 def test_the_corpus_file_is_pinned_and_installed_as_package_data():
-    data = resources.files("nos.tasks").joinpath("data", CORPUS_FILE).read_bytes()
+    data = resources.files("nos.engine.tasks").joinpath("data", CORPUS_FILE).read_bytes()
     assert len(data) == CORPUS_BYTES and hashlib.sha256(data).hexdigest() == CORPUS_SHA256
     assert data.isascii() and b"\r" not in data and data.endswith(b"the bar.\n")
     assert data.count(b"\nby ") == 47  # the 47 texts, each headed "Title\nby Author"
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["nos.tasks"]
+    assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["nos.engine.tasks"]
 
 
 def test_normalisation_is_a_fixed_small_alphabet():
@@ -43,7 +43,7 @@ def test_normalisation_is_a_fixed_small_alphabet():
     assert normalise('Tyger, "Burning"\r\nBright!\t1776 & (x)\r') == "tyger, 'burning'\nbright! #### # #x#\n"
     ids = encode("Call me Ishmael.")
     assert ids.dtype == np.int32 and decode(ids) == "call me ishmael."
-    # independently of nos.tasks.corpus: lowercase, " -> ', anything else outside the alphabet -> OTHER
+    # independently of nos.engine.tasks.corpus: lowercase, " -> ', anything else outside the alphabet -> OTHER
     text = corpus_text().lower().replace('"', "'")
     expected = np.array([ALPHABET.index(c) if c in ALPHABET else ALPHABET.index(OTHER) for c in text])
     train, validation = corpus_split()

@@ -12,10 +12,10 @@ import tensorflow as tf
 
 import nos
 from nos.cli import main
-from nos.config import ConfigError, from_dict
-from nos.search import search
-from nos.tasks import cifar10, get_task
-from nos.tasks.cifar10_conv import VAL_BLOCK
+from nos.engine.tasks import cifar10, get_task
+from nos.engine.tasks.cifar10_conv import VAL_BLOCK
+from nos.search.config import ConfigError, from_dict
+from nos.search.loop import search
 
 TINY = {"filters": (4, 8), "batch_size": 8, "num_train": 80, "num_val": 30}
 """A CPU-second configuration: 80 training images from two files of 50, 30 validation images."""

@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 import nos
-from nos.config import ConfigError, from_dict
-from nos.search import search
-from nos.tasks import get_task
-from nos.tasks.check import train_loss_and_grad
-from nos.tasks.matrix_factorization import INIT_SCALE, low_rank_entries
+from nos.engine.tasks import get_task
+from nos.engine.tasks.check import train_loss_and_grad
+from nos.engine.tasks.matrix_factorization import INIT_SCALE, low_rank_entries
+from nos.search.config import ConfigError, from_dict
+from nos.search.loop import search
 
 SMALL = {"num_rows": 12, "num_cols": 9, "rank": 2, "num_observed": 60, "batch_size": 16}
 

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 import nos
-from nos.config import from_dict
-from nos.tasks import get_task
-from nos.tasks.diabetes import diabetes
-from nos.tasks.supervised import class_major_squared_errors
+from nos.engine.tasks import get_task
+from nos.engine.tasks.diabetes import diabetes
+from nos.engine.tasks.supervised import class_major_squared_errors
+from nos.search.config import from_dict
 
 
 def test_the_data_is_bundled_split_and_standardized(monkeypatch):

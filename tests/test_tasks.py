@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nos.tasks import TASKS, Task, check_task, get_task, register_task, registry
-from nos.tasks.base import transposed_kernel_order
-from nos.tasks.rosenbrock import Rosenbrock
-from nos.tasks.supervised import class_major_losses
+from nos.engine.tasks import TASKS, Task, check_task, get_task, register_task, registry
+from nos.engine.tasks.base import transposed_kernel_order
+from nos.engine.tasks.rosenbrock import Rosenbrock
+from nos.engine.tasks.supervised import class_major_losses
 from tests.test_task_cifar10 import TINY as CIFAR_TINY
 from tests.test_task_cifar10 import write_cifar10
 
@@ -51,7 +51,7 @@ def test_builtin_names_are_registered():
 
 
 def test_suites_name_builtin_tasks_with_default_steps():
-    from nos.protocol import DEFAULT_STEPS, SUITES
+    from nos.benchmark.deepobs import DEFAULT_STEPS, SUITES
 
     for suite, kinds in SUITES.items():
         assert set(kinds) <= set(TASKS) and set(kinds) <= set(DEFAULT_STEPS), suite
@@ -209,7 +209,7 @@ def test_rosenbrock_starts_at_the_articles_point():
 
 
 def test_rosenbrock_gradient_is_analytic():
-    from nos.tasks.check import train_loss_and_grad
+    from nos.engine.tasks.check import train_loss_and_grad
 
     points = np.float32([[-2.39, -1.57], [1.0, 1.0], [0.3, -0.7], [1.5, 2.0]])
     x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
@@ -219,7 +219,7 @@ def test_rosenbrock_gradient_is_analytic():
 
 
 def test_quadratic_curvatures_and_noise():
-    from nos.tasks.check import train_loss_and_grad
+    from nos.engine.tasks.check import train_loss_and_grad
 
     task = get_task("quadratic", dim=4, cond=1000.0)
     np.testing.assert_allclose(task.curvatures, [1, 10, 100, 1000], rtol=1e-6)

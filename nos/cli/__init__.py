@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``nos ARGV``; returns the exit status (argparse's --help and usage errors included)."""
-    from nos.search import signal_number, stop_on_signals
+    from nos.search.loop import signal_number, stop_on_signals
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()

@@ -62,7 +62,7 @@ def register(subparsers):
 def run(args) -> int:
     import sys
 
-    from nos.bench import report, run_bench
+    from nos.benchmark.speed import report, run_bench
 
     if args.ks and any(not 1 <= k <= MAX_CHUNK_LANES for k in args.ks):
         raise ValueError(f"--ks must be in 1..{MAX_CHUNK_LANES:,}, got {args.ks}")

@@ -8,8 +8,8 @@ from nos.limits import MAX_STEPS, check_lanes
 
 
 def register(subparsers):
-    from nos.protocol import BASELINES, DEFAULT_SEEDS, DEFAULT_STEPS, SUITES
-    from nos.statistics import CONFIDENCE, LEVEL
+    from nos.benchmark.deepobs import BASELINES, DEFAULT_SEEDS, DEFAULT_STEPS, SUITES
+    from nos.benchmark.statistics import CONFIDENCE, LEVEL
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -49,12 +49,12 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    from nos.benchmark.deepobs import BASELINES, DEFAULT_GRID, HEADERS, SUITES, run_protocol, table_rows
+    from nos.benchmark.report import write_results
+    from nos.engine.tasks import TASKS
     from nos.errors import NosError
-    from nos.protocol import BASELINES, DEFAULT_GRID, HEADERS, SUITES, run_protocol, table_rows
-    from nos.rule_refs import resolve, resolve_all
-    from nos.report import write_results
-    from nos.table import text_table
-    from nos.tasks import TASKS
+    from nos.rule_references import resolve, resolve_all
+    from nos.text_tables import text_table
 
     if not args.rules and args.no_baselines:
         raise NosError("no rules to evaluate: give RULE arguments or drop --no-baselines")

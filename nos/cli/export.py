@@ -37,12 +37,12 @@ def register(subparsers):
 
 
 def resolve_rule(text: str) -> ResolvedRule:
-    """The one rule `text` names: rule text, a catalog name or ``runs/NAME#K`` (see nos.rule_refs).
+    """The one rule `text` names: rule text, a catalog name or ``runs/NAME#K`` (see nos.rule_references).
 
     A search result keeps its origin (run, rank, reward) for the docstring; for text and catalog
     names the exporter finds the catalog entry itself.
     """
-    from nos.rule_refs import resolve
+    from nos.rule_references import resolve
 
     refs = resolve(text)
     if len(refs) != 1:

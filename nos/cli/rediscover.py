@@ -9,8 +9,8 @@ TARGET_BUDGET = 50_000
 
 
 def register(subparsers):
-    from nos.rediscover import STUDY_CONTROLLERS
-    from nos.target_reward import METRICS
+    from nos.benchmark.rediscover import STUDY_CONTROLLERS
+    from nos.search.target_reward import METRICS
 
     parser = subparsers.add_parser(
         "rediscover",
@@ -50,9 +50,9 @@ def register(subparsers):
 def run(args) -> int:
     import json
 
-    from nos import rediscover
+    from nos.benchmark import rediscover
     from nos.errors import NosError
-    from nos.table import markdown_table, text_table
+    from nos.text_tables import markdown_table, text_table
     from search_space import KNOWN_RULES
 
     if args.seeds < 1 or (args.budget is not None and args.budget < 1):

@@ -1,8 +1,8 @@
-"""``nos report``: the transfer report of a search run (see `nos.report`)."""
+"""``nos report``: the transfer report of a search run (see `nos.benchmark.report`)."""
 
 from __future__ import annotations
 
-from nos.report import REFERENCE, REPORT_BASELINES, REPORT_DIR, SURVIVORS
+from nos.benchmark.report import REFERENCE, REPORT_BASELINES, REPORT_DIR, SURVIVORS
 
 
 def register(subparsers):
@@ -25,9 +25,9 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    from nos.benchmark.report import transfer_report
     from nos.errors import NosError
     from nos.limits import MAX_STEPS
-    from nos.report import transfer_report
 
     if not 1 <= args.top <= 64:
         raise NosError(f"--top must be in 1..64, got {args.top}")

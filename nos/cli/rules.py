@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nos.table import markdown_table, text_table
+from nos.text_tables import markdown_table, text_table
 
 
 def register(subparsers):
@@ -25,17 +25,10 @@ def register(subparsers):
     parser.set_defaults(run=run)
 
 
-def resolve(text: str):
-    """A catalog name or rule text, as a Rule."""
-    from search_space import KNOWN_RULES, parse
-
-    return KNOWN_RULES[text] if text in KNOWN_RULES else parse(text)
-
-
 def describe(text: str) -> dict:
-    from search_space import KNOWN_RULES, rule_problem
+    from search_space import KNOWN_RULES, resolve_rule, rule_problem
 
-    rule = resolve(text)
+    rule = resolve_rule(text)
     return {
         "input": text,
         "rule": str(rule),

@@ -32,8 +32,8 @@ def register(subparsers):
 
 def run(args) -> int:
     from nos.errors import NosError
-    from nos.store import STORE_NAME
-    from nos.table import text_table
+    from nos.search.store import STORE_NAME
+    from nos.text_tables import text_table
 
     root = Path(args.dir)
     if not root.is_dir():
@@ -50,7 +50,7 @@ def run(args) -> int:
 def row(run_dir: Path) -> list[str]:
     """The table row of `run_dir`; a store that cannot be read is a row saying why, not an error."""
     from nos.errors import NosError
-    from nos.search import leaderboard
+    from nos.search.loop import leaderboard
 
     changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(last_change(run_dir)))
     try:
@@ -60,7 +60,7 @@ def row(run_dir: Path) -> list[str]:
             state = status(run_dir, samples, config.budget)
     except (NosError, ValueError, OSError) as error:  # ValueError: a stored text or JSON that does not parse
         from nos.cli import one_line
-        from nos.store import STORE_NAME
+        from nos.search.store import STORE_NAME
 
         reason = one_line(error).removeprefix(f"run store {run_dir / STORE_NAME} ").removeprefix("is ")
         return [run_dir.name, "-", "-", "-", changed, "-", "-", f"corrupt: {reason}"]
@@ -86,8 +86,8 @@ def open_run(run_dir: Path):
     import sqlite3
 
     from nos.errors import NosError
-    from nos.search import stored_config
-    from nos.store import RunStore
+    from nos.search.loop import stored_config
+    from nos.search.store import RunStore
 
     store = RunStore.open(run_dir, readonly=True)
     try:
@@ -112,7 +112,7 @@ def in_use(run_dir: Path) -> bool:
         import fcntl
     except ImportError:  # not POSIX: searches take no lock either
         return False
-    from nos.store import LOCK_NAME
+    from nos.search.store import LOCK_NAME
 
     try:
         lock = open(Path(run_dir) / LOCK_NAME)  # noqa: SIM115 — read-only: never creates it
@@ -129,7 +129,7 @@ def in_use(run_dir: Path) -> bool:
 
 def last_change(run_dir: Path) -> float:
     """When the store last changed: its file's mtime, or its WAL's while a search writes there."""
-    from nos.store import STORE_NAME
+    from nos.search.store import STORE_NAME
 
     paths = [run_dir / STORE_NAME, run_dir / f"{STORE_NAME}-wal"]
     return max(p.stat().st_mtime for p in paths if p.exists())

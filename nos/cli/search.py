@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from controllers.registry import CONTROLLERS
+
 PRESET_HELP = "quick (default: minutes on 2 CPU cores), rediscover (PowerSign/AddSign expressible), paper"
 
 
@@ -22,12 +24,12 @@ def register(subparsers):
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", metavar="NAME", help=PRESET_HELP)
-    source.add_argument("--config", metavar="FILE", help="a TOML config (see nos/presets/*.toml)")
+    source.add_argument("--config", metavar="FILE", help="a TOML config (see nos/search/presets/*.toml)")
     parser.add_argument(
         "--resume", metavar="RUN_DIR",
         help="continue the run in RUN_DIR (with --config: check that FILE describes the same search)",
     )
-    parser.add_argument("--controller", choices=("rnn", "random", "evolution"), help="override the controller")
+    parser.add_argument("--controller", choices=list(CONTROLLERS), help="override the controller")
     parser.add_argument("--budget", type=int, metavar="N", help="number of rules to sample in all")
     parser.add_argument("--max-seconds", type=float, metavar="S", help="wall-time budget in seconds")
     parser.add_argument("--seed", type=int, metavar="S", help="seed of the controller")
@@ -50,10 +52,10 @@ def register(subparsers):
 def run(args) -> int:
     import time
 
-    from nos.config import from_dict, load_config, load_preset, validate
     from nos.errors import NosError
-    from nos.search import format_summary, search
-    from nos.store import RunStore
+    from nos.search.config import from_dict, load_config, load_preset, validate
+    from nos.search.loop import format_summary, search
+    from nos.search.store import RunStore
 
     if args.resume:
         if args.preset or args.out or args.controller or args.seed is not None:
@@ -101,7 +103,7 @@ def run(args) -> int:
     )
     print(format_summary(summary))
     if summary.funnel and not summary.interrupted and not args.no_report:
-        from nos.report import transfer_report
+        from nos.benchmark.report import transfer_report
 
         path = transfer_report(run_dir, progress=lambda message: print(message, file=sys.stderr, flush=True))
         print(f"transfer report: {path}")

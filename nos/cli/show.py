@@ -23,8 +23,8 @@ def register(subparsers):
 
 def run(args) -> int:
     from nos.cli.runs import last_change, open_run, status
-    from nos.funnel import current_stages
-    from nos.search import format_summary, summary_of
+    from nos.search.funnel import current_stages
+    from nos.search.loop import format_summary, summary_of
 
     run_dir = Path(args.run_dir)
     with open_run(run_dir) as (store, config):

@@ -7,7 +7,7 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "verify",
         help="check that a run's stored steps are as they were committed",
-        description="Recompute the run store's integrity chain (nos.store) and name the first step "
+        description="Recompute the run store's integrity chain (nos.search.store) and name the first step "
         "whose rows changed, are missing or have no step; exit 2 if there is one. The same check "
         "runs whenever a run is opened (--resume, a run reference in evaluate or export).",
     )
@@ -16,7 +16,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from nos.store import RunStore
+    from nos.search.store import RunStore
 
     store = RunStore.open(args.run_dir)  # verifies; NosError names the first bad step
     try:
