@@ -14,7 +14,7 @@ from controllers.base import Controller
 from controllers.evolution import RegularizedEvolution
 from controllers.random_search import RandomSearch
 from controllers.registry import CONTROLLERS, controller_class, load_controller, make_controller
-from controllers.space import SearchSpace
+from search_space.tokens import SearchSpace
 
 __all__ = [
     "CONTROLLERS",

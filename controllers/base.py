@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from controllers.space import SearchSpace
 from search_space import Rule
+from search_space.tokens import SearchSpace
 
 STATE_FILE = "controller.json"
 

@@ -11,7 +11,7 @@ from importlib import import_module
 from pathlib import Path
 
 from controllers.base import STATE_FILE, Controller
-from controllers.space import SearchSpace
+from search_space.tokens import SearchSpace
 
 CONTROLLERS = {
     "rnn": ("controllers.rnn", "RNNController"),

@@ -13,10 +13,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from controllers.space import SearchSpace
 from nos import ENV_ID  # registered by `import nos`, which also loads triton first
 from nos.search.config import RewardConfig, grammar_of
 from search_space import GRAMMAR, Grammar, Rule, rule_problem
+from search_space.tokens import SearchSpace
 
 
 class OptimizerSearchEnv(gym.Env):
@@ -31,7 +31,7 @@ class OptimizerSearchEnv(gym.Env):
 
     ## Action Space
 
-    ``Discrete(V)``, V the vocabulary size of ``grammar.vocabulary(U)``: operands, then unary
+    ``Discrete(V)``, V the number of tokens, ``search_space.tokens.token_names(grammar, U)``: operands, then unary
     functions, then binary functions, then ``u0 … u{U−2}`` (V = 40 for the paper's grammar and
     U = 2). Only some actions are legal in each slot; ``info["action_mask"]`` (int8, Gymnasium's
     ``Discrete.sample(mask=…)`` convention) and ``action_masks()`` (bool, sb3-contrib

@@ -1,4 +1,5 @@
-"""The rule language of NOS: grammar table, rules, parser, canonical forms and the catalog."""
+"""The rule language of NOS: grammar table, rules and their tokens, parser, canonical forms and
+the catalog."""
 
 from search_space.catalog import CATALOG, KNOWN_RULES, KnownRule, known_rule, resolve_rule
 from search_space.checks import check_rule, rule_problem
@@ -8,6 +9,7 @@ from search_space.grammar import GRAMMAR, Grammar
 from search_space.program import Unit
 from search_space.rows import Binary, Operand, Unary
 from search_space.rule import Rule, parse
+from search_space.tokens import SearchSpace
 
 __all__ = [
     "CATALOG",
@@ -21,6 +23,7 @@ __all__ = [
     "Operand",
     "ParseError",
     "Rule",
+    "SearchSpace",
     "Unary",
     "Unit",
     "check_rule",

@@ -1,11 +1,8 @@
 """The grammar: one table of rows that the controller, parser, printers, sympy and back ends read.
 
-A rule of U units is 5·U tokens, unit i being ``(op1, op2, u1, u2, b)`` and computing
-``b(u1(op1), u2(op2))``. Operand slots take a grammar operand or the output ``u<j>`` of an
-earlier unit j < i; the last unit's output is the update direction d, and ``w ← w − lr·d``.
-
-Tokens are indices into one vocabulary: operands, then unary functions, then binary functions,
-then the unit references ``u0, u1, …`` — so a token's index does not depend on U.
+A rule is a program of units, unit i computing ``b(u1(op1), u2(op2))``; operand slots take a
+grammar operand or the output ``u<j>`` of an earlier unit j < i; the last unit's output is the
+update direction d, and ``w ← w − lr·d``. Programs as tokens: `search_space.tokens`.
 
 To add a word, build a row and extend the grammar::
 
@@ -20,14 +17,10 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-import numpy as np
-
 from search_space.functions import check_code
 from search_space.rows import Binary, Operand, Unary
 from search_space.vocabulary import BINARY, OPERANDS, UNARY
 
-TOKENS_PER_UNIT = 5
-SLOT_KINDS = ("operand", "operand", "unary", "unary", "binary")
 _UNIT_REFERENCE = re.compile(r"u\d+")
 
 
@@ -95,27 +88,6 @@ class Grammar:
     @cached_property
     def base_vocabulary(self) -> tuple[str, ...]:
         return tuple(row.name for row in (*self.operands, *self.unary, *self.binary))
-
-    def vocabulary(self, units: int) -> tuple[str, ...]:
-        """Every token name, for programs of up to `units` units."""
-        return self.base_vocabulary + tuple(unit_reference(j) for j in range(max(units - 1, 0)))
-
-    def slot_masks(self, units: int) -> np.ndarray:
-        """Boolean [5·units, vocabulary] mask: which tokens are legal in each slot."""
-        vocabulary = self.vocabulary(units)
-        n_operands, n_unary = len(self.operands), len(self.unary)
-        masks = np.zeros((TOKENS_PER_UNIT * units, len(vocabulary)), dtype=bool)
-        unary_slice = slice(n_operands, n_operands + n_unary)
-        binary_slice = slice(n_operands + n_unary, len(self.base_vocabulary))
-        for unit in range(units):
-            base = TOKENS_PER_UNIT * unit
-            for slot in (0, 1):
-                masks[base + slot, :n_operands] = True
-                masks[base + slot, len(self.base_vocabulary) : len(self.base_vocabulary) + unit] = True
-            masks[base + 2, unary_slice] = True
-            masks[base + 3, unary_slice] = True
-            masks[base + 4, binary_slice] = True
-        return masks
 
     def subset(self, operands=None, unary=None, binary=None) -> "Grammar":
         """A grammar with only the named rows (None keeps a kind whole).

@@ -10,10 +10,11 @@ import sympy as sp
 
 from search_space.canonical import canonical_form, canonical_key
 from search_space.context import NumpyContext
-from search_space.grammar import GRAMMAR, SLOT_KINDS, TOKENS_PER_UNIT, Grammar, is_unit_reference
+from search_space.grammar import GRAMMAR, Grammar, is_unit_reference
 from search_space.program import Unit, lower, to_tree
 from search_space.rows import Operand
 from search_space.syntax import parse_expression, to_text
+from search_space.tokens import SLOT_KINDS, to_tokens, to_units
 
 
 class Rule:
@@ -43,29 +44,13 @@ class Rule:
 
     @classmethod
     def from_tokens(cls, tokens: Sequence[int], grammar: Grammar = GRAMMAR) -> "Rule":
-        """Decode the controller's encoding: 5 tokens a unit, indices into the vocabulary."""
-        tokens = [int(t) for t in tokens]
-        if not tokens or len(tokens) % TOKENS_PER_UNIT:
-            raise ValueError(f"a rule is 5 tokens a unit; got {len(tokens)} tokens")
-        units_count = len(tokens) // TOKENS_PER_UNIT
-        vocabulary = grammar.vocabulary(units_count)
-        masks = grammar.slot_masks(units_count)
-        for position, token in enumerate(tokens):
-            if not 0 <= token < len(vocabulary) or not masks[position, token]:
-                shown = vocabulary[token] if 0 <= token < len(vocabulary) else token
-                raise ValueError(
-                    f"token {position} ({shown!r}) is not legal in a {SLOT_KINDS[position % 5]} slot "
-                    f"of unit {position // 5}"
-                )
-        names = [vocabulary[t] for t in tokens]
-        units = [Unit(*names[i : i + TOKENS_PER_UNIT]) for i in range(0, len(names), TOKENS_PER_UNIT)]
-        return cls(units, grammar)
+        """The rule of a token program (`search_space.tokens`); ValueError on an illegal token."""
+        return cls(to_units(tokens, grammar), grammar)
 
     @property
     def tokens(self) -> tuple[int, ...]:
-        vocabulary = self.grammar.vocabulary(len(self.units))
-        index = {name: i for i, name in enumerate(vocabulary)}
-        return tuple(index[name] for unit in self.units for name in unit.tokens)
+        """The program as tokens (`search_space.tokens`), unit for unit as given."""
+        return to_tokens(self.units, self.grammar)
 
     @cached_property
     def normal_units(self) -> tuple[Unit, ...]:

@@ -3,12 +3,13 @@
 from hypothesis import strategies as st
 
 from search_space import GRAMMAR, Rule
+from search_space.tokens import slot_masks
 
 
 @st.composite
 def token_programs(draw, grammar=GRAMMAR, max_units=4):
     units = draw(st.integers(1, max_units))
-    masks = grammar.slot_masks(units)
+    masks = slot_masks(grammar, units)
     tokens = [draw(st.sampled_from(list(mask.nonzero()[0]))) for mask in masks]
     return tokens
 

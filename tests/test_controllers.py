@@ -352,8 +352,13 @@ def test_live_credit_counts_only_the_slots_a_rule_depends_on():
     space = SearchSpace(SMALL, units=2)
     program = space.encode(parse("exp(sign(g)*sign(m))*g", SMALL))
     assert space.live_slots([program]).tolist() == [[True] * 10]
-    keep = space.encode(parse("g", SMALL))  # filler unit and keep-left: only op1, u1 and b of unit 2
-    assert space.live_slots([keep]).tolist() == [[False] * 5 + [True, False, True, False, True]]
+    padded = space.encode(parse("g", SMALL))  # keep(id(g), ·) then the pass-through keep(id(u0), ·)
+    assert space.live_slots([padded]).tolist() == [[True, False, True, False, True] * 2]
+    g, identity, keep = (space.vocabulary.index(row) for row in ("g", SMALL.identity.name, SMALL.keep_left.name))
+    dead_first = [*space.sample(np.random.default_rng(0))[:5], g, g, identity, identity, keep]
+    assert space.decode(dead_first) == parse("g", SMALL)  # unit 0 is dead: nothing reads it
+    assert space.live_slots([dead_first]).tolist() == [[False] * 5 + [True, False, True, False, True]]
+    keep = tuple(dead_first)
     live, full = (make_controller("rnn", space, seed=0, credit=c) for c in ("live", "all"))
     rules = [space.decode(keep)] * 4
     stats = {c: ctl.update(rules, [0.1, 0.2, 0.3, 0.4]) for c, ctl in (("live", live), ("all", full))}

@@ -33,6 +33,7 @@ from nos.export import FORMATS, ExportError, export_rule
 from nos.export.codegen import CONTEXT_NAMES, RANDOM_DRAWS, Namespace, row_expression
 from search_space import CATALOG, GRAMMAR, KNOWN_RULES, Rule, Unary, parse, rule_problem
 from search_space.fingerprint import ProbeContext, probe_bundle
+from search_space.tokens import slot_masks
 from tests.test_grammar_rows import TANH, TANH_RULE
 
 A = [0.5, 1.0, 2.0, 4.0, 8.0]  # loss 0.5·Σ a(w − c)², gradient a(w − c)
@@ -61,7 +62,7 @@ def numpy_trajectory(rule: Rule, steps: int = STEPS) -> np.ndarray:
 def random_rules(count: int = 5, seed: int = 7) -> list[Rule]:
     """Uniform legal programs of 3 units, with 2 or more live: valid, deterministic, finite."""
     rng, rules = np.random.default_rng(seed), []
-    masks = GRAMMAR.slot_masks(3)
+    masks = slot_masks(GRAMMAR, 3)
     while len(rules) < count:
         rule = Rule.from_tokens([rng.choice(np.flatnonzero(mask)) for mask in masks])
         if len(rule) < 2 or rule.stochastic or rule in rules or rule in KNOWN_RULES.values():

@@ -8,6 +8,7 @@ import sympy as sp
 
 from search_space import GRAMMAR, Grammar, NumpyContext, Unary, parse
 from search_space import vocabulary as voc
+from search_space.tokens import slot_masks, token_names
 
 RNG = np.random.default_rng(1)
 N = 16
@@ -134,7 +135,7 @@ def test_a_user_can_add_a_row_and_use_it_everywhere():
     rule = parse("tanh(m)*g", grammar)
     assert str(rule) == "tanh(m)*g"
     assert rule.to_sympy() == sp.tanh(voc.M) * voc.G
-    assert "tanh" in grammar.vocabulary(2)
+    assert "tanh" in token_names(grammar, 2)
     assert type(rule).from_tokens(rule.tokens, grammar) == rule
     g, m = np.array([0.5, -2.0]), np.array([0.3, 0.1])
     np.testing.assert_allclose(rule.numpy_update(g, m=m, t=1), np.tanh(m / 0.1) * g)
@@ -166,8 +167,8 @@ def test_row_names_must_be_distinct_and_not_unit_references():
 
 
 def test_slot_masks_allow_only_earlier_units():
-    masks = GRAMMAR.slot_masks(3)
-    vocabulary = GRAMMAR.vocabulary(3)
+    masks = slot_masks(GRAMMAR, 3)
+    vocabulary = token_names(GRAMMAR, 3)
     assert masks.shape == (15, len(vocabulary))
     u0, u1 = vocabulary.index("u0"), vocabulary.index("u1")
     assert not masks[0, u0] and masks[5, u0] and not masks[5, u1] and masks[10, u1]

@@ -17,6 +17,7 @@ from nos.engine.interpreter.lanes import GROW_TO_FULL, choose_table, plan_chunks
 from nos.engine.interpreter.loop import curve_windows
 from search_space import CATALOG, GRAMMAR, KNOWN_RULES, Rule, parse
 from search_space.context import ema
+from search_space.tokens import slot_masks
 from search_space.vocabulary import NOISE_STD
 
 CATALOG_NAMES = [entry.name for entry in CATALOG]
@@ -82,7 +83,7 @@ def test_auto_row_tables_reuse_grow_and_end_at_the_whole_grammar():
     bigger = choose_table("auto", encode([KNOWN_RULES["powersign"]]), GRAMMAR, [table])
     assert bigger.units == 2 and bigger.covers(pad_programs(small, 2)) and bigger != RowTable.full(GRAMMAR, 2)
     generator = np.random.default_rng(0)
-    masks = GRAMMAR.slot_masks(2)
+    masks = slot_masks(GRAMMAR, 2)
     many = [Rule.from_tokens([int(generator.choice(np.flatnonzero(m))) for m in masks]) for _ in range(200)]
     programs = encode(many, 2)
     assert RowTable.of(programs).size >= GROW_TO_FULL * RowTable.full(GRAMMAR, 2).size
@@ -133,7 +134,7 @@ def test_kernel_computes_every_catalog_rule_like_numpy(units):
 
 def test_kernel_with_the_whole_grammar_computes_random_programs_like_numpy():
     generator = np.random.default_rng(3)
-    masks = GRAMMAR.slot_masks(3)
+    masks = slot_masks(GRAMMAR, 3)
     rules = []
     while len(rules) < 24:
         rule = Rule.from_tokens([int(generator.choice(np.flatnonzero(m))) for m in masks])

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from search_space import GRAMMAR, KNOWN_RULES, Rule, Unit, parse
+from search_space.tokens import token_names
 from tests.strategies import rules
 
 CATALOG_NAMES = list(KNOWN_RULES)
@@ -131,6 +132,6 @@ def test_forward_unit_references_are_rejected():
 
 
 def test_vocabulary_indices_do_not_depend_on_the_number_of_units():
-    assert GRAMMAR.vocabulary(5)[: len(GRAMMAR.vocabulary(1))] == GRAMMAR.vocabulary(1)
+    assert token_names(GRAMMAR, 5)[: len(token_names(GRAMMAR, 1))] == token_names(GRAMMAR, 1)
     rule = KNOWN_RULES["addsign"]
     assert Rule.from_tokens(list(rule.tokens)) == rule

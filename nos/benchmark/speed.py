@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from search_space import CATALOG, GRAMMAR, Rule
+from search_space.tokens import slot_masks
 
 FLOPS_FORMULA = "6 * batch_size * sum(fan_in * fan_out over dense kernels) per lane and step (matmuls only)"
 NAIVE_RULES = ("sgd", "adam", "rmsprop")
@@ -75,7 +76,7 @@ def catalog_lanes(k: int, learning_rates) -> tuple[list, np.ndarray]:
 def random_rules(k: int, units: int = 3, seed: int = 0, grammar=GRAMMAR) -> list:
     """k programs drawn uniformly from the legal tokens of each slot (as a random search does)."""
     generator = np.random.default_rng(seed)
-    masks = grammar.slot_masks(units)
+    masks = slot_masks(grammar, units)
     return [
         Rule.from_tokens([int(generator.choice(np.flatnonzero(mask))) for mask in masks], grammar)
         for _ in range(k)

@@ -6,8 +6,9 @@ A rule's normal-form program of n units becomes n rows of five indices
 
 where an operand index j < n_operands names ``grammar.operands[j]`` and j = n_operands + i names
 the output of unit i < the current unit, ``u1``/``u2`` index ``grammar.unary`` and ``b`` indexes
-``grammar.binary``. A program shorter than the batch's U units is padded with pass-through units
-``keep(id(u_prev), id(operand 0))``, so the last unit still computes the rule's direction d.
+``grammar.binary``. These are the tokens of `search_space.tokens` under a per-field index map
+(`field_index`), and a program shorter than the batch's U units is padded by the one padding
+rule there (pass-through units ``keep(id(u_prev), id(operand 0))``).
 
 Indices are into the grammar's rows, not into any batch. A `RowTable` says which indices a
 compiled kernel handles at each of the U·5 positions: `RowTable.full` handles every program of
@@ -24,45 +25,59 @@ import numpy as np
 from search_space import GRAMMAR, Grammar, Rule
 from search_space.grammar import is_unit_reference
 from search_space.rows import STATE_SLOTS
+from search_space.tokens import pad, pass_through, slot_masks, to_tokens, token_names
 
 FIELDS = ("op1", "op2", "u1", "u2", "b")
 
 
+def field_index(grammar: Grammar, units: int) -> np.ndarray:
+    """int32 [5, tokens]: the interpreter's index of each token in each field (-1: illegal).
+
+    Operand fields: operand j → j, unit reference u_i → n_operands + i; unary and binary fields:
+    the function's position among its kind's rows.
+    """
+    names = token_names(grammar, units)
+    n_operands, n_unary = len(grammar.operands), len(grammar.unary)
+    index = np.full((len(FIELDS), len(names)), -1, np.int32)
+    for token, name in enumerate(names):
+        if is_unit_reference(name):
+            index[0:2, token] = n_operands + int(name[1:])
+        elif token < n_operands:
+            index[0:2, token] = token
+        elif token < n_operands + n_unary:
+            index[2:4, token] = token - n_operands
+        else:
+            index[4, token] = token - n_operands - n_unary
+    return index
+
+
+def to_fields(units, count: int, grammar: Grammar) -> np.ndarray:
+    """int32 [len(units), 5]: a program's units (of a batch of `count` units) as fields."""
+    tokens = np.asarray(to_tokens(units, grammar), np.int64).reshape(len(units), len(FIELDS))
+    return field_index(grammar, count)[np.arange(len(FIELDS)), tokens]
+
+
 def encode_rule(rule: Rule, units: int, grammar: Grammar = GRAMMAR) -> np.ndarray:
-    """int32 [units, 5]: the rule's normal-form program, padded with pass-through units."""
+    """int32 [units, 5]: the rule's normal-form program, padded by the one padding rule."""
     if rule.grammar != grammar:
         raise ValueError(f"{rule}: the rule's grammar differs from the interpreter's grammar")
-    program = rule.normal_units
-    if len(program) > units:
-        raise ValueError(f"{rule}: {len(program)} units do not fit a batch of {units} units")
-    n_operands = len(grammar.operands)
-    operand_index = {row.name: i for i, row in enumerate(grammar.operands)}
-    unary_index = {row.name: i for i, row in enumerate(grammar.unary)}
-    binary_index = {row.name: i for i, row in enumerate(grammar.binary)}
+    if len(rule.normal_units) > units:
+        raise ValueError(f"{rule}: {len(rule.normal_units)} units do not fit a batch of {units} units")
+    return to_fields(pad(rule.normal_units, units, grammar), units, grammar)
 
-    def operand(name: str) -> int:
-        return n_operands + int(name[1:]) if is_unit_reference(name) else operand_index[name]
 
-    rows = [
-        (operand(u.op1), operand(u.op2), unary_index[u.u1], unary_index[u.u2], binary_index[u.b])
-        for u in program
-    ]
-    identity, keep = unary_index[grammar.identity.name], binary_index[grammar.keep_left.name]
-    for i in range(len(program), units):
-        rows.append((n_operands + i - 1, 0, identity, identity, keep))
-    return np.asarray(rows, dtype=np.int32).reshape(units, len(FIELDS))
+def padding(start: int, units: int, grammar: Grammar) -> np.ndarray:
+    """int32 [units - start, 5]: the pass-through units that pad a program of `start` units."""
+    return to_fields([pass_through(i, grammar) for i in range(start, units)], units, grammar)
 
 
 def pad_programs(programs: np.ndarray, units: int, grammar: Grammar = GRAMMAR) -> np.ndarray:
-    """Programs [K, U, 5] padded with pass-through units to [K, units, 5]."""
+    """Programs [K, U, 5] padded to [K, units, 5] (`search_space.tokens.pad`)."""
     programs = np.asarray(programs, np.int32)
-    n_operands = len(grammar.operands)
-    identity = grammar.unary.index(grammar.identity)
-    keep = grammar.binary.index(grammar.keep_left)
-    extra = [(n_operands + i - 1, 0, identity, identity, keep) for i in range(programs.shape[1], units)]
-    if not extra:
+    start = programs.shape[1]
+    if start >= units:
         return programs
-    tail = np.broadcast_to(np.asarray(extra, np.int32), (programs.shape[0], len(extra), len(FIELDS)))
+    tail = np.broadcast_to(padding(start, units, grammar), (programs.shape[0], units - start, len(FIELDS)))
     return np.concatenate([programs, tail], axis=1)
 
 
@@ -98,16 +113,14 @@ class RowTable:
 
     @classmethod
     def full(cls, grammar: Grammar = GRAMMAR, units: int = 1) -> RowTable:
-        """Every program of `grammar` with up to `units` units."""
-        n_operands = len(grammar.operands)
-        rows = []
-        for i in range(units):
-            operands = tuple(range(n_operands + i))
-            rows.append(
-                (operands, operands, tuple(range(len(grammar.unary))), tuple(range(len(grammar.unary))),
-                 tuple(range(len(grammar.binary))))
-            )
-        return cls(grammar, tuple(rows))
+        """Every program of `grammar` with up to `units` units: each slot's legal tokens, as fields."""
+        index, masks = field_index(grammar, units), slot_masks(grammar, units)
+        masks = masks.reshape(units, len(FIELDS), -1)
+        allowed = tuple(
+            tuple(tuple(sorted(set(index[f, masks[i, f]].tolist()))) for f in range(len(FIELDS)))
+            for i in range(units)
+        )
+        return cls(grammar, allowed)
 
     @classmethod
     def of(cls, programs: np.ndarray, grammar: Grammar = GRAMMAR) -> RowTable:
@@ -134,10 +147,7 @@ class RowTable:
         """This table extended to `units` units by the pass-through units of `pad_programs`."""
         if units <= self.units:
             return self
-        n_operands = len(self.grammar.operands)
-        identity = (self.grammar.unary.index(self.grammar.identity),)
-        keep = (self.grammar.binary.index(self.grammar.keep_left),)
-        extra = tuple(((n_operands + i - 1,), (0,), identity, identity, keep) for i in range(self.units, units))
+        extra = tuple(tuple((int(i),) for i in row) for row in padding(self.units, units, self.grammar))
         return RowTable(self.grammar, self.allowed + extra)
 
     def union(self, other: RowTable) -> RowTable:
