@@ -7,7 +7,8 @@ update direction d, and ``w ← w − lr·d``. Programs as tokens: `search_space
 To add a word, build a row and extend the grammar::
 
     from search_space import GRAMMAR, Unary
-    tanh = Unary("tanh", "tanh({x})", lambda ctx, x: ctx.xp.tanh(x), sympy.tanh, "tanh x")
+    tanh = Unary("tanh", "tanh({x})", lambda ctx, x: ctx.xp.tanh(x), sympy.tanh, "tanh x",
+                 code="xp.tanh({x})")
     grammar = GRAMMAR.extended(tanh)
     rule = parse("tanh(m)*g", grammar)
 """
