@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import nos
 from nos.benchmark.deepobs import DEFAULT_STEPS, SUITES
+from nos.engine.layouts import layout_for
 from nos.engine.tasks import check_task, get_task
 from nos.engine.tasks.corpus import ALPHABET, CORPUS_FILE, OTHER, corpus_split, decode, encode, normalise
 from nos.search.config import ConfigError, from_dict
@@ -57,7 +58,7 @@ def test_normalisation_is_a_fixed_small_alphabet():
 
 def test_name_config_and_sizes():
     task = get_task("char_lm")
-    assert task.name == "char_lm_lstm_e16_h48_t24_b32" and task.metric == "loss" and task.batch_sharing
+    assert task.name == "char_lm_lstm_e16_h48_t24_b32" and task.metric == "loss" and layout_for(task).batch_sharing
     v, d, h = 37, 16, 48
     assert task.param_shapes == ((v, d), (d, 4 * h), (h, 4 * h), (4 * h,), (h, v), (v,))
     assert task.num_params == v * d + d * 4 * h + h * 4 * h + 4 * h + h * v + v == 14885
@@ -110,7 +111,7 @@ def test_loss_and_validation_match_the_keras_model():
     metrics = task.validation(params)
     windows = task.windows(tf.constant(5), tf.constant([0, 1])).numpy()
     train = task.train_loss(params, tf.constant(5), tf.constant([0, 1]))
-    shared = task.training_loss(params, tf.constant(5), tf.constant([0, 0]), shared_batch=True)
+    shared = layout_for(task).loss(params, tf.constant(5), tf.constant([0, 0]), shared_batch=True)
     np.testing.assert_allclose(shared, task.train_loss(params, tf.constant(5), tf.constant([0, 0])), rtol=1e-5)
     for lane in range(2):
         model.set_weights(task.unflatten(params[lane].numpy()))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nos.engine.layouts import Layout, layout_for
+from nos.engine.layouts.mlp import transposed_kernel_order
 from nos.engine.tasks import TASKS, Task, check_task, get_task, register_task, registry
-from nos.engine.tasks.base import transposed_kernel_order
 from nos.engine.tasks.rosenbrock import Rosenbrock
 from nos.engine.tasks.supervised import class_major_losses
 from tests.test_task_cifar10 import TINY as CIFAR_TINY
@@ -91,20 +92,17 @@ class NotCompilable(Rosenbrock):
         return super().train_loss(params, step, seeds) + tf.reshape(host, [-1])
 
 
-class NotAPermutation(Rosenbrock):
-    training_order = np.array([0, 0])
+class NotAPermutation(Layout):
+    order = np.array([0, 0])
 
 
-class OrderIgnored(Rosenbrock):
-    training_order = np.array([1, 0])
-
-    def training_loss(self, params, step, seeds, *, shared_batch=False):
-        return self.train_loss(params, step, seeds)  # reads (y, x) as if it were (x, y)
+class OrderIgnored(Layout):
+    order = np.array([1, 0])  # the reference loss reads (y, x) as if it were (x, y)
 
 
-class SharedNaNLeak(Rosenbrock):
-    def training_loss(self, params, step, seeds, *, shared_batch=False):
-        loss = super().training_loss(params, step, seeds, shared_batch=shared_batch)
+class SharedNaNLeak(Layout):
+    def loss(self, params, step, seeds, *, shared_batch=False):
+        loss = super().loss(params, step, seeds, shared_batch=shared_batch)
         return loss + 0.0 * tf.reduce_mean(loss) if shared_batch else loss
 
 
@@ -113,13 +111,20 @@ class SharedNaNLeak(Rosenbrock):
     (NaNLeak, "diverged lane isolation"),
     (WrongShape, "train_loss shape/dtype/finite"),
     (NotCompilable, "XLA compile"),
-    (NotAPermutation, "training_order"),
-    (OrderIgnored, "training_loss agrees with train_loss"),
-    (SharedNaNLeak, "shared batch lane isolation"),
 ])
 def test_check_task_names_the_failed_check(broken, check):
     with pytest.raises(AssertionError, match=f"\\[{check}\\]"):
         check_task(broken())
+
+
+@pytest.mark.parametrize("broken, check", [
+    (NotAPermutation, "layout order"),
+    (OrderIgnored, "layout agrees with train_loss"),
+    (SharedNaNLeak, "shared batch lane isolation"),
+])
+def test_check_task_names_the_failed_layout_check(broken, check):
+    with pytest.raises(AssertionError, match=f"\\[{check}\\]"):
+        check_task(Rosenbrock(), layout=broken(Rosenbrock()))
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -170,10 +175,10 @@ def test_transposed_kernel_order_transposes_2d_kernels_only():
     assert order.tolist() == [0, 3, 1, 4, 2, 5, 6, 7, 8, 9, 10, 11]
     task = get_task("mlp_digits", hidden_sizes=(4,))
     params = lanes(task, [1, 2])
-    inner = task.to_training_order(params).numpy()
+    inner = layout_for(task).to_layout(params).numpy()
     w1 = task.unflatten(params[1].numpy())[0]
     np.testing.assert_array_equal(inner[1, :w1.size].reshape(4, 64), w1.T)
-    np.testing.assert_array_equal(task.from_training_order(inner), params)
+    np.testing.assert_array_equal(layout_for(task).from_layout(inner), params)
 
 
 @pytest.mark.parametrize("outputs", [1, 10])

@@ -4,11 +4,11 @@ Lanes run in chunks of one size (`chunk_size`), so memory is bounded and every c
 one compiled loop; a short chunk is padded with copies of its first lane, whose results are
 dropped. Results come back in the order the lanes were given.
 
-Seed-grouped chunks. For a task with a shared-batch path (``task.batch_sharing``: the
-supervised tasks) each chunk holds lanes of one seed only (`plan_chunks`). Such lanes see the
+Seed-grouped chunks. For a task whose layout has a shared-batch path (``layout.batch_sharing``,
+`nos.engine.layouts`: the supervised tasks, char_lm) each chunk holds lanes of one seed only (`plan_chunks`). Such lanes see the
 same minibatch at every step, so the loop is built with ``shared_batch=True`` and a layer's
 kernels of all the chunk's lanes act on that minibatch as one 2-D matmul (see
-`nos.engine.tasks.base`). A search (every lane on seed 0) fills every chunk this way; an evaluation
+`nos.engine.layouts.base`). A search (every lane on seed 0) fills every chunk this way; an evaluation
 with S seeds runs each seed's lanes in chunks of their own, padding at most one chunk per
 seed. ``shared_batch=False`` forces the per-lane-minibatch path with consecutive chunks.
 
@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
 from nos.engine.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
+from nos.engine.layouts import layout_for
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import resolve_rule
 
@@ -100,7 +101,7 @@ def plan_chunks(seeds, lanes_per_chunk: int, shared_batch: bool) -> tuple[int, l
 def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=None, decay_steps=None,
               curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK, units: int | None = None, rows="auto",
               keep_params: bool = False, progress: bool = False, shared_batch: bool | None = None,
-              reuse_shapes: bool = False) -> LaneResults:
+              reuse_shapes: bool = False, layout=None) -> LaneResults:
     """Train lane n with ``rules[n]``, ``learning_rates[n]`` and ``seeds[n]`` for `steps` steps.
 
     `rules` are Rules, catalog names or texts; `learning_rates` and `seeds` are sequences of the
@@ -110,8 +111,10 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     compile one for the rows they use), ``"exact"`` (only the rows these rules use),
     ``"grammar"`` (every rule of the grammar with up to U units: later calls with other rules
     never retrace) or a `RowTable`. `shared_batch`: seed-grouped chunks on the shared-batch path
-    (True), consecutive chunks with a minibatch per lane (False), or the task's
-    ``batch_sharing`` (None, the default); see the module docstring. `reuse_shapes`: pad chunks
+    (True), consecutive chunks with a minibatch per lane (False), or the layout's
+    ``batch_sharing`` (None, the default); see the module docstring. `layout`: the
+    `nos.engine.layouts.Layout` the loop trains through (default ``layout_for(task)``; pass
+    ``Layout(task)`` for the reference ``train_loss`` with no fast path). `reuse_shapes`: pad chunks
     to the smallest K already compiled that holds them (up to `lanes_per_chunk`) rather than
     compile a smaller loop, so that calls of varying size (a search's steps) share one shape.
     """
@@ -130,14 +133,15 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     grammar = rules[0].grammar
     longest = max(len(r.normal_units) for r in rules)
     programs = encode(rules, max(longest, units or 1), grammar)
-    shared = task.batch_sharing if shared_batch is None else bool(shared_batch)
+    layout = layout_for(task) if layout is None else layout
+    shared = layout.batch_sharing if shared_batch is None else bool(shared_batch)
     size, chunks = plan_chunks(seeds, lanes_per_chunk, shared)
     if reuse_shapes:
-        size = min({k for k in compiled_sizes(task, steps, curve_points, shared) if size <= k <= lanes_per_chunk},
+        size = min({k for k in compiled_sizes(task, steps, curve_points, shared, layout) if size <= k <= lanes_per_chunk},
                    default=size)
-    table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared))
+    table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared, layout))
     programs = pad_programs(programs, table.units, grammar)
-    train = compiled_loop(task, size, steps, curve_points, table, shared)
+    train = compiled_loop(task, size, steps, curve_points, table, shared, layout)
     horizon = tf.constant(float(steps if decay_steps is None else decay_steps), tf.float32)
     started = time.perf_counter()
     outputs = []

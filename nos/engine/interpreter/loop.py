@@ -3,7 +3,7 @@
 For lanes k = 1..K with rule program[k], learning rate lr[k] and seed[k], and steps s = 0..T-1
 (t = s + 1):
 
-    loss_k   = task.training_loss(w, s, seeds)[k]        g = ∂(Σ_k loss_k)/∂w   (lanes independent)
+    loss_k   = layout.loss(w, s, seeds)[k]               g = ∂(Σ_k loss_k)/∂w   (lanes independent)
     m, v, y  ← β·state + (1 − β)·(g, g², g³)             only the slots the row table needs
     d        = direction(program, ctx)                    `nos.engine.interpreter.kernel`
     w_k      ← w_k − lr_k·d_k
@@ -15,13 +15,15 @@ takes the diverging step's update and is frozen after it: gating the state by th
 alive rather than by a whole-row finiteness test lets XLA fuse the state update into the rule's.) The whole loop is one ``tf.function(jit_compile=True)`` around a
 ``tf.while_loop`` over steps. Rules, learning rates, seeds and the decay horizon D are tensor
 arguments, so a new batch of rules runs the same compiled program: `compiled_loop` caches one
-per (task, K, T, curve points, shared batch, row table), and `TRACES` counts how often each was
-traced.
+per (task, layout, K, T, curve points, shared batch, row table), and `TRACES` counts how often each
+was traced.
 
-The loop holds w in the task's ``training_order`` (see `nos.engine.tasks.base`): permuted once after
-``init_params``, back once before ``validation`` and the output; random rows draw by flat index.
-A loop built with ``shared_batch=True`` calls ``training_loss(..., shared_batch=True)``: every
-lane must then have the seed ``seeds[0]`` (`nos.engine.interpreter.lanes` lays chunks out so).
+The loss is the task's *layout* (`nos.engine.layouts`, by default ``layout_for(task)``: the task
+family's fast adapter, else the reference ``task.train_loss`` itself). The loop holds w in the
+layout's ``order``: permuted once after ``init_params``, back once before ``validation`` and the
+output; random rows draw by flat index. A loop built with ``shared_batch=True`` calls
+``layout.loss(..., shared_batch=True)``: every lane must then have the seed ``seeds[0]``
+(`nos.engine.interpreter.lanes` lays chunks out so).
 
 Outputs, per lane: ``curve`` [K, C], the mean training loss over each of C windows of
 ``T // C`` steps (the last window takes the remainder; diverged steps count 0, see `lanes`);
@@ -37,6 +39,7 @@ import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable
 from nos.engine.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
+from nos.engine.layouts import layout_for
 from search_space.context import MOMENTS
 
 TRACES: collections.Counter = collections.Counter()
@@ -44,28 +47,33 @@ _CACHE: dict = {}
 _MOMENTS = {moment.name: moment for moment in MOMENTS}
 
 
-def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False) -> tuple:
-    return (type(task).__qualname__, task.name, lanes, steps, curve_points, bool(shared_batch), table)
+def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
+              layout=None) -> tuple:
+    layout = layout_for(task) if layout is None else layout
+    return (type(task).__qualname__, task.name, type(layout).__qualname__, lanes, steps, curve_points,
+            bool(shared_batch), table)
 
 
-def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False):
+def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
+                  layout=None):
     """The compiled ``train(program [K,U,5], lr [K], seeds [K], D []) -> dict``, built once per key."""
-    key = cache_key(task, lanes, steps, curve_points, table, shared_batch)
+    layout = layout_for(task) if layout is None else layout
+    key = cache_key(task, lanes, steps, curve_points, table, shared_batch, layout)
     if key not in _CACHE:
-        _CACHE[key] = _build(task, lanes, steps, curve_points, table, bool(shared_batch), key)
+        _CACHE[key] = _build(task, layout, lanes, steps, curve_points, table, bool(shared_batch), key)
     return _CACHE[key]
 
 
-def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batch: bool = False) -> list:
-    """Row tables of the loops already built for this task, K, T, C and batch sharing (any U)."""
-    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch)[:-1]
+def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batch: bool = False, layout=None) -> list:
+    """Row tables of the loops already built for this task, layout, K, T, C and batch sharing (any U)."""
+    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch, layout)[:-1]
     return [key[-1] for key in _CACHE if key[:-1] == prefix]
 
 
-def compiled_sizes(task, steps: int, curve_points: int, shared_batch: bool = False) -> set:
-    """K of the loops already built for this task, T, C and batch sharing (any row table)."""
-    return {key[2] for key in _CACHE if key[:2] == cache_key(task, 0, steps, curve_points, None)[:2]
-            and key[3:6] == (steps, curve_points, bool(shared_batch))}
+def compiled_sizes(task, steps: int, curve_points: int, shared_batch: bool = False, layout=None) -> set:
+    """K of the loops already built for this task, layout, T, C and batch sharing (any row table)."""
+    key = cache_key(task, 0, steps, curve_points, None, shared_batch, layout)
+    return {other[3] for other in _CACHE if other[:3] == key[:3] and other[4:7] == key[4:7]}
 
 
 def curve_windows(steps: int, curve_points: int) -> tuple[int, int]:
@@ -74,10 +82,10 @@ def curve_windows(steps: int, curve_points: int) -> tuple[int, int]:
     return points, steps // points
 
 
-def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool, key):
+def _build(task, layout, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool, key):
     points, stride = curve_windows(steps, curve_points)
     slots = table.state
-    positions = task.training_order
+    positions = layout.order
     signature = [
         tf.TensorSpec([lanes, table.units, 5], tf.int32, name="program"),
         tf.TensorSpec([lanes], tf.float32, name="learning_rates"),
@@ -94,7 +102,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
         def step(s, params, state, alive, diverged_at, window_sum, curve):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss = task.training_loss(params, s, seeds, shared_batch=shared_batch)
+                loss = layout.loss(params, s, seeds, shared_batch=shared_batch)
                 total = tf.reduce_sum(loss)
             g = tape.gradient(total, params)
             state = {
@@ -118,7 +126,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
             curve = tf.tensor_scatter_nd_update(curve, [[window]], mean[None])
             return s + 1, params, state, ok, diverged_at, window_sum, curve
 
-        params = task.to_training_order(tf.ensure_shape(task.init_params(seeds), [lanes, task.num_params]))
+        params = layout.to_layout(tf.ensure_shape(task.init_params(seeds), [lanes, task.num_params]))
         initial = (
             tf.constant(0),
             params,
@@ -131,7 +139,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
         _, params, _, _, diverged_at, _, curve = tf.while_loop(
             lambda s, *_: s < steps, step, initial, maximum_iterations=steps
         )
-        params = task.from_training_order(params)
+        params = layout.from_layout(params)
         validation = {name: tf.cast(value, tf.float32) for name, value in task.validation(params).items()}
         return {"curve": tf.transpose(curve), "diverged_at": diverged_at, "params": params,
                 "validation": validation}

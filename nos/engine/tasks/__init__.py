@@ -5,6 +5,9 @@
     params = task.init_params(seeds)                  # [K] -> [K, P]
     loss = task.train_loss(params, step, seeds)       # [K]
     metrics = task.validation(params)                 # {"loss": [K], "accuracy": [K]}
+
+A task is the reference definition only; the interpreter trains it through `nos.engine.layouts`
+(its family's fast layout where one is registered, else ``train_loss`` itself).
 """
 
 from nos.engine.tasks.base import Task

@@ -19,24 +19,11 @@ that order is Keras' ``model.get_weights()`` order ([W1, b1, W2, b2, ...], kerne
 in Keras' shapes), so ``keras_model().set_weights(task.unflatten(row))`` builds
 the same function as the task.
 
-The training layout. The compiled training loop (`nos.engine.interpreter`) calls
-
-    training_loss(params, step, seeds, shared_batch=False)   [K, P] in training_order -> [K]
-
-instead of ``train_loss``. It is the same loss with two freedoms a task may use for speed:
-
-* ``training_order`` (None or a permutation [P]): the loop holds a lane's parameters with
-  column j = flat parameter ``training_order[j]`` (the MLP stores its kernels transposed, so
-  that every matmul of a step is a canonical one). The loop permutes once before the first
-  step and back after the last; rule math is elementwise, so the order changes no value.
-* ``shared_batch=True``: the caller promises that all K lanes have the seed ``seeds[0]``, hence
-  one minibatch x [B, ...] at every step; a layer's K kernels then act on it as ONE 2-D
-  matmul. ``batch_sharing`` says whether a task has such a path, so that the loop lays lanes
-  out in single-seed chunks (see `nos.engine.interpreter.lanes`).
-
-Lane k's loss still depends on row k and seeds[k] only, in both paths; ``check_task`` checks
-that ``training_loss`` agrees with ``train_loss`` either way. The defaults: flat order, no
-shared path, ``training_loss`` = ``train_loss``.
+This is the whole contract, and the reference: a task defines its model and data, nothing
+about speed. The compiled training loop (`nos.engine.interpreter`) trains a task through its
+*layout* (`nos.engine.layouts`): an optional adapter per task family that may hold the columns in
+another order or read a minibatch shared by lanes once, checked by ``check_task`` to give
+``train_loss``'s losses and gradients. A task with no adapter trains through ``train_loss`` itself.
 """
 
 import abc
@@ -58,8 +45,6 @@ class Task(abc.ABC):
         config: the keyword arguments that rebuild it: ``get_task(kind, **config)``.
         metric: validation key used as the score, lower is better (``"loss"``).
         param_shapes: natural shapes of the parameter tensors, in flat order.
-        training_order: None, or int [P]: the column order of ``training_loss``'s parameters.
-        batch_sharing: whether ``training_loss(..., shared_batch=True)`` is a faster path.
     """
 
     name: str
@@ -67,8 +52,6 @@ class Task(abc.ABC):
     config: dict
     metric: str = "loss"
     param_shapes: tuple
-    training_order = None
-    batch_sharing = False
 
     @property
     def num_params(self) -> int:
@@ -90,28 +73,6 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def validation(self, params) -> dict:
         """{"loss": float32 [K], ...} on the full validation set (classifiers add "accuracy")."""
-
-    def training_loss(self, params, step, seeds, *, shared_batch: bool = False) -> tf.Tensor:
-        """float32 [K]: ``train_loss`` of parameters [K, P] in ``training_order`` (module docstring).
-
-        With ``shared_batch`` every lane must have the seed ``seeds[0]``. The default is
-        ``train_loss`` itself (flat order; equal seeds make the shared promise hold).
-        """
-        if self.training_order is not None:
-            raise NotImplementedError(f"{self.name} sets training_order, so it must define training_loss")
-        return self.train_loss(params, step, seeds)
-
-    def to_training_order(self, params) -> tf.Tensor:
-        """[K, P] flat -> [K, P] in ``training_order`` (the identity when it is None)."""
-        if self.training_order is None:
-            return tf.convert_to_tensor(params)
-        return tf.gather(params, self.training_order, axis=1)
-
-    def from_training_order(self, params) -> tf.Tensor:
-        """Inverse of ``to_training_order``."""
-        if self.training_order is None:
-            return tf.convert_to_tensor(params)
-        return tf.gather(params, np.argsort(self.training_order).astype(np.int32), axis=1)
 
     def split_params(self, params) -> list:
         """[K, P] -> list of [K, *shape] tensors, one per entry of ``param_shapes``."""
@@ -158,16 +119,3 @@ def check_param_count(task_kind: str, param_shapes) -> None:
     if count > MAX_PARAMS:
         raise ValueError(f"{task_kind}: the configuration has {count:,} parameters, above the limit of {MAX_PARAMS:,}")
 
-
-def transposed_kernel_order(param_shapes) -> np.ndarray:
-    """int32 [P]: the flat order with every 2-D kernel (fan_in, fan_out) stored as (fan_out, fan_in).
-
-    Entry j is the flat index held at position j; other tensors (biases) keep their order.
-    """
-    order, offset = [], 0
-    for shape in param_shapes:
-        size = math.prod(shape)
-        index = np.arange(offset, offset + size)
-        order.append(index.reshape(shape).T.ravel() if len(shape) == 2 else index)
-        offset += size
-    return np.concatenate(order).astype(np.int32)

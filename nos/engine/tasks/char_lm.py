@@ -50,7 +50,7 @@ class CharLM(Task):
     Data: at step s lane k reads B windows of T + 1 characters of the training text starting at
     positions drawn uniformly with replacement, ``rng.indices(key(seeds[k], STREAM_BATCH, s), B,
     N_train - T)``, as `SupervisedTask` draws its minibatches, so lanes that share a seed share
-    their windows (``batch_sharing``: the shared path gathers them once). Validation: the held-out
+    their windows (`nos.engine.layouts.char_lm` gathers them once for such lanes). Validation: the held-out
     text cut into consecutive windows x_{jT} .. x_{jT+T}, j = 0 .. (N_val - 1) // T - 1, each
     started from a zero state, so every held-out character but the first is predicted once, with
     0 .. T - 1 characters of context.
@@ -71,7 +71,6 @@ class CharLM(Task):
 
     kind = "char_lm"
     metric = "loss"
-    batch_sharing = True
 
     def __init__(self, embedding_dim=16, hidden_size=48, seq_len=24, batch_size=32):
         self.embedding_dim = check_positive_int(self.kind, "embedding_dim", embedding_dim)
@@ -118,12 +117,6 @@ class CharLM(Task):
 
     def train_loss(self, params, step, seeds):
         return self.window_losses(params, self.windows(step, seeds))
-
-    def training_loss(self, params, step, seeds, *, shared_batch=False):
-        seeds = tf.convert_to_tensor(seeds)
-        if shared_batch:
-            return self.window_losses(params, self.windows(step, seeds[:1])[:, 0])
-        return self.train_loss(params, step, seeds)
 
     def validation(self, params):
         loss = self.window_losses(params, self._val_windows)

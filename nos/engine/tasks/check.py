@@ -113,53 +113,53 @@ def check_gradients(task, params, seeds):
     return grad
 
 
-def _training_loss_and_grad(task, params, step, seeds, shared_batch):
-    """``training_loss`` and its gradient, from and back to flat parameters."""
+def _layout_loss_and_grad(layout, params, step, seeds, shared_batch):
+    """The layout's loss and its gradient, from and back to flat parameters."""
     with tf.GradientTape() as tape:
-        inner = task.to_training_order(params)
+        inner = layout.to_layout(params)
         tape.watch(inner)
-        loss = task.training_loss(inner, step, seeds, shared_batch=shared_batch)
+        loss = layout.loss(inner, step, seeds, shared_batch=shared_batch)
         total = tf.reduce_sum(loss)
     grad = tape.gradient(total, inner)
-    return loss, None if grad is None else task.from_training_order(grad)
+    return loss, None if grad is None else layout.from_layout(grad)
 
 
-def check_training_path(task, params, seeds):
-    """``training_loss``, the compiled loop's entry (see `nos.engine.tasks.base`), is ``train_loss``.
+def check_layout(task, layout, params, seeds):
+    """The layout, the compiled loop's entry (see `nos.engine.layouts.base`), computes ``train_loss``.
 
-    ``training_order`` is None or a permutation of the P columns that ``to_training_order`` and
-    ``from_training_order`` apply and undo; with per-lane minibatches, and with every lane on
+    ``layout.order`` is None or a permutation of the P columns that ``to_layout`` and
+    ``from_layout`` apply and undo; with per-lane minibatches, and with every lane on
     seed ``seeds[0]`` and ``shared_batch=True``, the losses and (mapped back) gradients match
     ``train_loss``'s, eagerly and under XLA; and in the shared path NaN parameters in lane 1
     leave lanes 0 and 2 bit-identical.
     """
-    order = task.training_order
+    order = layout.order
     if order is not None:
-        _expect(np.array_equal(np.sort(np.asarray(order)), np.arange(task.num_params)), task, "training_order",
-                "training_order is not a permutation of the parameter indices")
-    _expect(np.array_equal(task.from_training_order(task.to_training_order(params)), params), task,
-            "training_order", "from_training_order does not undo to_training_order")
+        _expect(np.array_equal(np.sort(np.asarray(order)), np.arange(task.num_params)), task, "layout order",
+                "layout.order is not a permutation of the parameter indices")
+    _expect(np.array_equal(layout.from_layout(layout.to_layout(params)), params), task,
+            "layout order", "from_layout does not undo to_layout")
     step = tf.constant(STEP, tf.int32)
     shared = (seeds[0],) * len(seeds)
-    compiled = tf.function(functools.partial(_training_loss_and_grad, task), jit_compile=True)
+    compiled = tf.function(functools.partial(_layout_loss_and_grad, layout), jit_compile=True)
     for lane_seeds, shared_batch in ((seeds, False), (shared, True), (shared, False)):
         seeds_t = tf.constant(lane_seeds, tf.int32)
         expected_loss, expected_grad = train_loss_and_grad(task, params, step, seeds_t)
         scale = 1e-4 * (1.0 + float(tf.reduce_max(tf.abs(expected_grad))))
-        runs = [("eager", _training_loss_and_grad(task, params, step, seeds_t, shared_batch))]
+        runs = [("eager", _layout_loss_and_grad(layout, params, step, seeds_t, shared_batch))]
         try:
             runs.append(("XLA", compiled(params, step, seeds_t, shared_batch)))
         except Exception as error:
-            _fail(task, "XLA compile", f"training_loss: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            _fail(task, "XLA compile", f"layout loss: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
         for where, (loss, grad) in runs:
             what = f"{where}, shared_batch={shared_batch}, seeds {lane_seeds}"
-            _expect(grad is not None, task, "training_loss agrees with train_loss", f"{what}: no gradient")
+            _expect(grad is not None, task, "layout agrees with train_loss", f"{what}: no gradient")
             _expect(np.allclose(loss, expected_loss, rtol=1e-5, atol=1e-6) and np.allclose(grad, expected_grad, rtol=1e-3, atol=scale),
-                    task, "training_loss agrees with train_loss", f"{what}: losses or gradients differ")
+                    task, "layout agrees with train_loss", f"{what}: losses or gradients differ")
     seeds_t = tf.constant(shared, tf.int32)
-    loss, grad = _training_loss_and_grad(task, params, step, seeds_t, True)
+    loss, grad = _layout_loss_and_grad(layout, params, step, seeds_t, True)
     poisoned = tf.tensor_scatter_nd_update(params, [[1]], tf.fill([1, params.shape[1]], float("nan")))
-    poisoned_loss, poisoned_grad = _training_loss_and_grad(task, poisoned, step, seeds_t, True)
+    poisoned_loss, poisoned_grad = _layout_loss_and_grad(layout, poisoned, step, seeds_t, True)
     _expect(np.array_equal(tf.gather(poisoned_loss, [0, 2]), tf.gather(loss, [0, 2]))
             and np.array_equal(tf.gather(poisoned_grad, [0, 2]), tf.gather(grad, [0, 2])), task,
             "shared batch lane isolation", "NaN parameters in lane 1 changed another lane's shared-batch loss or gradient")
@@ -213,18 +213,22 @@ def check_unflatten(task, params):
             f"keras weights {shapes} do not match unflatten shapes")
 
 
-def check_task(task, *, seeds=SEEDS) -> None:
+def check_task(task, *, seeds=SEEDS, layout=None) -> None:
     """Run every check on ``task``; raise AssertionError naming the first failed check.
 
     Checks: attributes; ``init_params`` shape, dtype, determinism in the seed and
     independence of other lanes; ``train_loss`` shape, dtype, finiteness,
     determinism, per-lane independence (changing lane 1's parameters or seed
     leaves lane 0's loss unchanged); gradients finite, non-zero, not crossing
-    lanes, and untouched by a NaN lane; ``validation`` keys, shapes and independence; ``train_loss`` with its
+    lanes, and untouched by a NaN lane; the layout the interpreter trains it through (``layout``,
+    default `nos.engine.layouts.layout_for(task)`: its family's adapter, else the reference) agreeing
+    with ``train_loss`` in losses and gradients (`check_layout`); ``validation`` keys, shapes and independence; ``train_loss`` with its
     gradient and ``validation`` under ``tf.function(jit_compile=True)`` agreeing
     with eager; ``unflatten`` and ``keras_model`` consistency. ``seeds`` must
     have three entries, the first and last equal.
     """
+    from nos.engine.layouts import layout_for  # layouts import the task modules, so not at import time
+
     if len(seeds) != 3 or seeds[0] != seeds[2] or seeds[0] == seeds[1]:
         raise ValueError(f"check_task: seeds must look like (a, b, a) with a != b, got {seeds!r}")
     check_attributes(task)
@@ -232,7 +236,7 @@ def check_task(task, *, seeds=SEEDS) -> None:
     params = params + 0.01 * tf.reshape(tf.sin(tf.range(params.shape[0] * params.shape[1], dtype=tf.float32)), params.shape)
     loss = check_train_loss(task, params, seeds)
     grad = check_gradients(task, params, seeds)
-    check_training_path(task, params, seeds)
+    check_layout(task, layout_for(task) if layout is None else layout, params, seeds)
     metrics = check_validation(task, params)
     check_compiled(task, params, seeds, loss, grad, metrics)
     check_unflatten(task, params)

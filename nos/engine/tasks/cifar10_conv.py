@@ -45,8 +45,8 @@ class Cifar10Conv(SupervisedTask):
     (3 i + j) C + c, Keras' kernel order) and contracted with the kernels [K, 9C, F] in one einsum.
     Memory: a step's forward pass holds about K·B·(900 F1 + 169·9 F1 + 169 F2) float32 values,
     about 3 GB at the defaults with K = 256 lanes, and its backward pass as much again.
-    The shared-batch path (``training_logits`` with x [B, 32, 32, 3], used by the interpreter and
-    by ``validation``) runs the first convolution for all lanes as ONE 2-D matmul, patches
+    The shared-batch path (``class_major_logits`` with x [B, 32, 32, 3], used by ``validation``
+    and by the layout `nos.engine.layouts.cifar10_conv`) runs the first convolution for all lanes as ONE 2-D matmul, patches
     [B·900, 27] x kernels [27, K·F1] (lane k's filters are columns k F1 … k F1 + F1 - 1), then
     pools, and the second as the batched einsum over lanes; logits come back class-major
     [K, 10, B]. (``tf.nn.conv2d`` with K·F1 output channels computes the same, but XLA on CPU
@@ -105,7 +105,8 @@ class Cifar10Conv(SupervisedTask):
         h = _conv_pool_relu(h, k2, b2)
         return dense(tf.reshape(h, (tf.shape(params)[0], tf.shape(h)[1], -1)), w, b)
 
-    def training_logits(self, params, x):
+    def class_major_logits(self, params, x):
+        """params [K, P]; x per lane [K, B, 32, 32, 3] or shared [B, 32, 32, 3] -> logits [K, 10, B]."""
         if x.shape.rank != 4:  # per-lane minibatches: the reference path
             return tf.transpose(self.logits(params, x), (0, 2, 1))
         k1, b1, k2, b2, w, b = self.split_params(params)
@@ -126,7 +127,7 @@ class Cifar10Conv(SupervisedTask):
         lanes = tf.shape(params)[0]
 
         def body(i, loss_sum, correct_sum):
-            z = self.training_logits(params, x_blocks[i])  # [K, 10, VAL_BLOCK]
+            z = self.class_major_logits(params, x_blocks[i])  # [K, 10, VAL_BLOCK]
             correct = tf.cast(tf.equal(tf.argmax(z, axis=1, output_type=tf.int32), y_blocks[i]), tf.float32)
             return (i + 1, loss_sum + tf.reduce_sum(class_major_losses(z, y_blocks[i]) * weights[i], axis=1),
                     correct_sum + tf.reduce_sum(correct * weights[i], axis=1))

@@ -21,8 +21,7 @@ class MLPDiabetes(MLP):
     split, predicting the training mean scores 0.83 and a linear least-squares fit 0.56.
     Parameters in Keras order [W1 (10, h1), b1 (h1,), ..., WL (h_last, 1), bL (1,)]; the default
     (32,) hidden layer gives P = 10*32 + 32 + 32*1 + 1 = 385. Glorot-uniform kernels, zero biases.
-    The network and its training layout (transposed kernels, one 2-D matmul for the first layer
-    of all lanes on a shared batch) are `nos.engine.tasks.mlp.MLP`'s.
+    The network is `nos.engine.tasks.mlp.MLP`, its fast layout `nos.engine.layouts.mlp`'s.
 
     Arguments:
         hidden_sizes: widths of the hidden layers (default (32,)).

@@ -16,8 +16,8 @@ class MLPDigits(MLP):
     default (32,) hidden layer gives P = 64*32 + 32 + 32*10 + 10 = 2410.
     Kernels start Glorot-uniform from the lane seed, biases at zero (Keras'
     Dense defaults). Loss: softmax cross-entropy on minibatches sampled with
-    replacement (see ``SupervisedTask``). The network and its training layout
-    (transposed kernels, feature-major activations) are `nos.engine.tasks.mlp.MLP`'s.
+    replacement (see ``SupervisedTask``). The network is `nos.engine.tasks.mlp.MLP`,
+    its fast layout `nos.engine.layouts.mlp`'s.
 
     Arguments:
         hidden_sizes: widths of the hidden layers (default (32,)).

@@ -39,12 +39,8 @@ class SupervisedTask(Task):
     where z are the model's outputs (logits for a classifier). ``validation`` averages the same
     loss over the whole validation set, and adds "accuracy" for a classifier.
 
-    The training path (``training_loss``, see `nos.engine.tasks.base`): with ``shared_batch`` the
-    lanes' common minibatch is that of ``seeds[0]``, gathered once as x [B, ...] and handed to
-    ``training_logits``, which returns *class-major* logits [K, num_outputs, B] (the MLP's
-    natural layout, with the class reduction of the softmax over a middle axis). Its default
-    transposes ``logits``; the loss is `class_major_losses`, the same cross-entropy (or
-    `class_major_squared_errors` for a regressor).
+    Its fast shared-batch path is `nos.engine.layouts.supervised.SupervisedLayout`, in class-major
+    logits with the losses `class_major_losses` / `class_major_squared_errors` below.
 
     Subclasses set ``param_shapes``, ``num_outputs`` and implement ``logits`` and
     ``keras_model`` (logits out, no final activation).
@@ -53,7 +49,6 @@ class SupervisedTask(Task):
     metric = "loss"
     num_outputs: int
     regression = False
-    batch_sharing = True
 
     def __init__(self, data: Dataset, batch_size: int):
         self.data = data
@@ -72,26 +67,13 @@ class SupervisedTask(Task):
         keys = rng.lane_keys(seeds, rng.STREAM_BATCH, step)
         return rng.indices(keys, self.batch_size, self.data.x_train.shape[0])
 
+    def training_examples(self, index) -> tuple:
+        """(x, y): the training examples at int32 ``index`` (any shape), features then labels or targets."""
+        return tf.gather(self._x_train, index), tf.gather(self._y_train, index)
+
     def train_loss(self, params, step, seeds):
-        index = self.minibatch_indices(step, seeds)
-        x = tf.gather(self._x_train, index)
-        y = tf.gather(self._y_train, index)
+        x, y = self.training_examples(self.minibatch_indices(step, seeds))
         return tf.reduce_mean(self._losses(self.logits(params, x), y), axis=1)
-
-    def training_loss(self, params, step, seeds, *, shared_batch=False):
-        seeds = tf.convert_to_tensor(seeds)
-        index = self.minibatch_indices(step, seeds[:1] if shared_batch else seeds)
-        if shared_batch:
-            index = index[0]
-        z = self.training_logits(params, tf.gather(self._x_train, index))
-        losses = class_major_squared_errors if self.regression else class_major_losses
-        return tf.reduce_mean(losses(z, tf.gather(self._y_train, index)), axis=-1)
-
-    def training_logits(self, params, x) -> tf.Tensor:
-        """params [K, P] in ``training_order``; x [K, B, ...] or shared [B, ...] -> [K, num_outputs, B]."""
-        if self.training_order is not None:
-            raise NotImplementedError(f"{self.name} sets training_order, so it must define training_logits")
-        return tf.transpose(self.logits(params, x), (0, 2, 1))
 
     def validation(self, params):
         z = self.logits(params, self._x_val)
