@@ -1,27 +1,22 @@
-"""The executor protocol: train rules in chunks, retry chunks that fail, report what failed."""
+"""The executor protocol: train rules in chunks, retry chunks that fail, report what failed.
+
+A chunk comes back as the outcome dicts of `worker.evaluate_chunk` or, when it could not be
+trained, as one "failed" `Outcome` (`failed`) for all its rules; `Executor.run` returns an
+`Outcome` per rule either way."""
 
 from __future__ import annotations
 
 import abc
 import math
 import time
-from dataclasses import dataclass
 from typing import ClassVar
 
+from nos.engine.outcome import Outcome, failed
 from nos.limits import LANES_PER_CHUNK
 from nos.search.config import ExecutorConfig
 from nos.search.executors import faults
 
 REASON_LENGTH = 300
-
-
-@dataclass
-class Failure:
-    """A rule the executor could not train: why, after how many attempts and how long."""
-
-    reason: str
-    attempts: int = 1
-    seconds: float = 0.0
 
 
 class Executor(abc.ABC):
@@ -35,8 +30,8 @@ class Executor(abc.ABC):
     def run(self, texts: list[str], child: dict, deadline: float | None = None) -> list:
         """Train every rule of `texts` with `child` (keyword arguments of `nos.engine.grid.evaluate`).
 
-        Returns one outcome per text, in order: the record `chunk.evaluate_chunk` made of it, or
-        a `Failure`. With a `deadline` (a `time.perf_counter` value), chunks are at most one
+        Returns one `Outcome` per text, in order ("failed" where its chunk could not be
+        trained: the reason, ``metrics["attempts"]``). With a `deadline` (a `time.perf_counter` value), chunks are at most one
         compiled call (`LANES_PER_CHUNK` lanes) and run `slots()` at a time; none starts after
         the deadline, so the outcomes may cover only a prefix of `texts`.
         """
@@ -54,7 +49,7 @@ class Executor(abc.ABC):
                 break
             part = chunks[start : start + group]
             for chunk, outcome in zip(part, self.run_chunks(part, child, faults.from_environment())):
-                outcomes += outcome if isinstance(outcome, list) else [outcome] * len(chunk)
+                outcomes += [Outcome.from_dict(o) for o in outcome] if isinstance(outcome, list) else [outcome] * len(chunk)
         return outcomes
 
     def chunk_size(self, n: int) -> int:
@@ -67,7 +62,8 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def run_chunks(self, chunks: list[list[str]], child: dict, fault: dict | None) -> list:
-        """One outcome per chunk: a list of records (one per rule) or a `Failure` for all of them."""
+        """One outcome per chunk: `worker.evaluate_chunk`'s list of dicts (one per rule) or a
+        "failed" `Outcome` for all of them."""
 
     def close(self) -> None:
         """Release what the executor holds (a Ray connection it made)."""
@@ -80,5 +76,5 @@ def one_line(error: BaseException) -> str:
     return text if len(text) <= REASON_LENGTH else text[: REASON_LENGTH - 1] + "…"
 
 
-def gave_up(reason: str, attempts: int, seconds: float) -> Failure:
-    return Failure(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})", attempts, seconds)
+def gave_up(reason: str, attempts: int, seconds: float) -> Outcome:
+    return failed(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})", attempts, seconds)
