@@ -88,7 +88,7 @@ def _jump_after_call(monkeypatch, clock: _Clock, call: int, jump: float) -> list
 
     def run_chunks(self, chunks, child, fault):
         outcomes = original(self, chunks, child, fault)
-        calls.append([text for chunk in chunks for text in chunk])
+        calls.append([text for chunk in chunks for text, _ in chunk])
         if len(calls) == call + 1:
             clock.offset += jump
         return outcomes

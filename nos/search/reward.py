@@ -90,8 +90,7 @@ class Scorer:
         """One `Outcome` per rule, text or Rule (without its reward), on
         `task` (name, config; default the first); with a `deadline`, for the prefix of `rules`
         trained before it (see `Executor.run`)."""
-        texts = [rule if isinstance(rule, str) else str(rule) for rule in rules]
-        results = self.executor.run(texts, self.child(*(task or self.tasks[0])), deadline)
+        results = self.executor.run(list(rules), self.child(*(task or self.tasks[0])), deadline)
         self.rules_trained += len(results)
         return results
 

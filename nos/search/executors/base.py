@@ -15,6 +15,7 @@ from nos.engine.outcome import Outcome, failed
 from nos.limits import LANES_PER_CHUNK
 from nos.search.config import ExecutorConfig
 from nos.search.executors import faults
+from nos.search.executors.worker import work_item
 
 REASON_LENGTH = 300
 
@@ -27,21 +28,23 @@ class Executor(abc.ABC):
     def __init__(self, config: ExecutorConfig):
         self.config = config
 
-    def run(self, texts: list[str], child: dict, deadline: float | None = None) -> list:
-        """Train every rule of `texts` with `child` (keyword arguments of `nos.engine.grid.evaluate`).
+    def run(self, rules: list, child: dict, deadline: float | None = None) -> list:
+        """Train every rule of `rules` (Rules, catalog names or rule texts) with `child` (keyword
+        arguments of `nos.engine.grid.evaluate`), sent as `worker.work_item`s.
 
-        Returns one `Outcome` per text, in order ("failed" where its chunk could not be
+        Returns one `Outcome` per rule, in order ("failed" where its chunk could not be
         trained: the reason, ``metrics["attempts"]``). With a `deadline` (a `time.perf_counter` value), chunks are at most one
         compiled call (`LANES_PER_CHUNK` lanes) and run `slots()` at a time; none starts after
-        the deadline, so the outcomes may cover only a prefix of `texts`.
+        the deadline, so the outcomes may cover only a prefix of `rules`.
         """
-        if not texts:
+        if not rules:
             return []
-        size = self.chunk_size(len(texts))
+        items = [work_item(rule) for rule in rules]
+        size = self.chunk_size(len(items))
         if deadline is not None and not self.config.chunk_size:
             lanes_per_rule = len(child["learning_rates"]) * len(child["seeds"])
             size = min(size, max(1, LANES_PER_CHUNK // lanes_per_rule))
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
         group = len(chunks) if deadline is None else self.slots()
         outcomes = []
         for start in range(0, len(chunks), group):
@@ -61,7 +64,7 @@ class Executor(abc.ABC):
         return 1
 
     @abc.abstractmethod
-    def run_chunks(self, chunks: list[list[str]], child: dict, fault: dict | None) -> list:
+    def run_chunks(self, chunks: list[list], child: dict, fault: dict | None) -> list:
         """One outcome per chunk: `worker.evaluate_chunk`'s list of dicts (one per rule) or a
         "failed" `Outcome` for all of them."""
 

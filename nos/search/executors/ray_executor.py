@@ -137,10 +137,10 @@ class RayExecutor(Executor):
             self.ray.shutdown()
 
 
-def worker_chunk(texts, child, attempt, fault, cpus: float) -> list[dict]:
+def worker_chunk(items, child, attempt, fault, cpus: float) -> list[dict]:
     """`evaluate_chunk` in a Ray worker, set up by `warm_worker` if it was not."""
     warm_worker(cpus, fault)
-    return evaluate_chunk(texts, child, attempt, fault)
+    return evaluate_chunk(items, child, attempt, fault)
 
 
 def warm_worker(cpus: float, fault) -> bool:
