@@ -147,3 +147,23 @@ def test_per_task_rewards_combine_as_configured(aggregate, expected):
     assert (scorer._combine(failed).status, scorer._combine(failed).reason) == ("failed", "logreg: timeout after 1s")
     diverged = {name: Outcome("diverged", "every learning rate and seed diverged", metrics={}, seconds=1.0) for name in ok}
     assert scorer._combine(diverged).status == "diverged" and scorer._combine(diverged).reward == 0.0
+
+
+def test_the_worker_neither_parses_nor_checks_a_rule_the_driver_sent(monkeypatch):
+    """A search checks its rules once; a chunk carries each rule's program, not text to parse."""
+    import nos.engine.grid
+    import search_space.catalog
+    from nos.engine.outcome import Outcome
+    from nos.search.executors.worker import evaluate_chunk, work_item
+    from search_space import parse
+
+    items = [work_item(parse(text)) for text in ("g", "sign(g)*m")]
+
+    def again(*_):
+        raise AssertionError("the worker parsed or checked a rule again")
+
+    monkeypatch.setattr(search_space.catalog, "parse", again)
+    monkeypatch.setattr(nos.engine.grid, "rule_problem", again)
+    child = {"task": "quadratic", "learning_rates": [0.01], "seeds": [0], "steps": 20, "check": False}
+    outcomes = [Outcome.from_dict(data) for data in evaluate_chunk(items, child)]
+    assert [o.status for o in outcomes] == ["ok", "ok"] and all(o.best_lr == 0.01 for o in outcomes)
