@@ -8,7 +8,8 @@ back per rule, learning rate and seed whatever the chunking. A rule's
 *best learning rate* is the one with the lowest seed-mean `signal` among the rates at which no
 seed diverged — ``"val_loss"``, the validation loss at the end (default), or ``"auc"``, the mean
 training loss over the run (speed) — its *score* is that mean (lower is better) and
-``score_std`` the standard deviation over seeds there. A search's reward reads them as they are
+``score_std`` the standard deviation over seeds there. A search keeps each rule's
+`RuleResult.outcome` (`nos.engine.outcome`), and its reward reads the score as it is
 (`nos.search.reward`). Invalid rules (`search_space.rule_problem`: identically
 zero, or independent of the gradient) are reported without being trained.
 

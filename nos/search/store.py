@@ -8,10 +8,11 @@ read-only first (a file that is not a NOS store is never modified). Tables:
 
     meta     (name, value)            run config (JSON), schema version, baseline score, …
     samples  one row per sampled rule: batch, position, tokens, text, key, fingerprint,
-             source (evaluated | cache | invalid | failed), status (ok | diverged | invalid |
-             failed), reason, reward, score, best_lr, metrics (JSON: per learning rate and seed),
-             seconds. "failed": the executor could not train the rule (reason says why); reward 0,
-             never served from the cache.
+             source (evaluated | cache | invalid | failed), and its `nos.engine.outcome.Outcome`
+             as the columns `OUTCOME_COLUMNS`: status (ok | diverged | invalid | failed), reason,
+             reward, score, best_lr, metrics (JSON: per learning rate and seed), seconds.
+             "failed": the executor could not train the rule (reason says why); reward 0, never
+             served from the cache.
     batches  one row per controller step: sizes, timings, controller stats, checkpoint
     chain    one row per controller step: its integrity record (below)
     stages, stage_rules   the funnel after the search (`nos.search.funnel`): one row per stage (the
