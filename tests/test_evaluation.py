@@ -1,5 +1,6 @@
 """`nos.evaluate` (protocol, statuses, best learning rate, tables, records) and `nos bench`."""
 
+import dataclasses
 import json
 import math
 
@@ -128,3 +129,21 @@ def test_bench_quick_json_reports_positive_figures(capsys):
     assert whole["lanes_per_second"] > 0 and whole["kernel_fraction"] > 0
     assert set(whole["split_seconds"]) == {"propose", "evaluate", "update", "store", "baseline", "other"}
     assert sum(whole["split_seconds"].values()) == pytest.approx(whole["seconds"])
+
+
+def test_the_engine_makes_the_outcome_a_search_keeps(quadratic):
+    """`RuleResult.outcome`: the best learning rate and score as the engine chose them, "ok" only
+    with a best learning rate, per-rate metrics as JSON; unchanged through to_dict/from_dict."""
+    from nos.engine.outcome import Outcome
+
+    outcomes = [r.outcome() for r in quadratic.results]
+    assert [o.status for o in outcomes] == ["ok", "ok", "invalid", "diverged", "ok"]
+    for r, o in zip(quadratic.results, outcomes):
+        assert Outcome.from_dict(json.loads(json.dumps(o.to_dict(), allow_nan=False))) == o
+        assert (o.best_lr, o.score) == ((r.best_lr, r.score) if o.status == "ok" else (None, None))
+        assert o.reason == r.reason and o.seconds == r.seconds and o.reward == 0.0
+        assert o.metrics["learning_rates"] == list(LRS) and len(o.metrics["val_loss"]) == len(LRS)
+        assert o.metrics["diverged"] == r.diverged.tolist()
+    sgd = quadratic.results[0]
+    no_rate = dataclasses.replace(sgd, best_lr=None, score=math.inf, reason="no learning rate ran without divergence")
+    assert (no_rate.outcome().status, no_rate.outcome().score) == ("diverged", None)

@@ -15,14 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import nos.search.executors.base
 import nos.search.loop
 from nos.errors import NosError
 from nos.search.config import ExecutorConfig, from_dict
-from nos.search.executors import Failure, LocalExecutor, faults
+from nos.search.executors import LocalExecutor, faults
 from nos.search.loop import search
 from nos.search.store import STORE_NAME, RunStore
 from search_space import parse
@@ -37,7 +36,7 @@ def _fault(rule: str, action: str, **options) -> str:
 
 
 def _failed(outcomes) -> list[bool]:
-    return [isinstance(o, Failure) for o in outcomes]
+    return [o.status == "failed" for o in outcomes]
 
 
 # --- the local executor: exceptions and time budget --------------------------------------------
@@ -53,14 +52,14 @@ def test_an_exception_in_a_chunk_is_retried_then_its_rules_fail(monkeypatch):
     outcomes = executor.run(texts, CHILD)
     assert _failed(outcomes) == [False, False, True, True]  # the chunk [sign(g), adam] failed
     assert outcomes[2].reason == "RuntimeError: injected fault on sign(g) (3 attempts)"
-    assert outcomes[3].attempts == 3
-    np.testing.assert_array_equal(outcomes[1]["val_loss"], clean[1]["val_loss"])
+    assert outcomes[3].metrics == {"attempts": 3}
+    assert outcomes[1].metrics["val_loss"] == clean[1].metrics["val_loss"]
 
     monkeypatch.setenv(faults.VARIABLE, _fault("sign(g)", "raise", attempts=2))  # the third attempt works
     recovered = executor.run(texts, CHILD)
     assert _failed(recovered) == [False] * 4
     for got, want in zip(recovered, clean):
-        np.testing.assert_array_equal(got["val_loss"], want["val_loss"])
+        assert got.metrics["val_loss"] == want.metrics["val_loss"]
 
 
 def test_a_local_chunk_over_its_time_budget_is_failed_when_it_returns(monkeypatch):
@@ -69,7 +68,7 @@ def test_a_local_chunk_over_its_time_budget_is_failed_when_it_returns(monkeypatc
     monkeypatch.setenv(faults.VARIABLE, _fault("m", "sleep", seconds=2.5))
     outcomes = executor.run(["g", "m"], CHILD)
     assert _failed(outcomes) == [False, True]
-    assert outcomes[1].reason == "timeout after 1.5s" and outcomes[1].attempts == 1
+    assert outcomes[1].reason == "timeout after 1.5s" and outcomes[1].metrics == {"attempts": 1}
 
 
 class _Clock:
@@ -89,7 +88,7 @@ def _jump_after_call(monkeypatch, clock: _Clock, call: int, jump: float) -> list
 
     def run_chunks(self, chunks, child, fault):
         outcomes = original(self, chunks, child, fault)
-        calls.append([text for chunk in chunks for text in chunk])
+        calls.append([text for chunk in chunks for text, _ in chunk])
         if len(calls) == call + 1:
             clock.offset += jump
         return outcomes

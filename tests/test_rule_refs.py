@@ -2,6 +2,7 @@
 
 import pytest
 
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 from nos.rule_references import resolve
 from nos.search.config import from_dict
@@ -16,8 +17,7 @@ def _run_with(path, texts):
     samples = []
     for i, text in enumerate(texts):
         rule = parse(text)
-        samples.append(Sample(list(rule.tokens), str(rule), rule.key, rule.fingerprint, "evaluated", "ok",
-                              0.9 - 0.1 * i, score=0.1, best_lr=0.01))
+        samples.append(Sample.of(rule, "evaluated", Outcome("ok", score=0.1, best_lr=0.01, reward=0.9 - 0.1 * i)))
     store.commit_batch(0, samples, {})
     store.close()
     return path

@@ -134,14 +134,36 @@ def test_a_search_on_several_tasks_rewards_the_geometric_mean_of_per_task_reward
 
 @pytest.mark.parametrize("aggregate, expected", [("geometric", 0.4), ("arithmetic", 0.5), ("min", 0.2)])
 def test_per_task_rewards_combine_as_configured(aggregate, expected):
-    from nos.search.reward import Scored, Scorer
+    from nos.engine.outcome import Outcome
+    from nos.search.reward import Scorer
 
     scorer = Scorer(from_dict({**MULTI, "reward": {**MULTI["reward"], "aggregate": aggregate}}).reward)
-    ok = {"quadratic": Scored("ok", 0.8, 1.0, 0.03, "", {}, 1.0), "logreg": Scored("ok", 0.2, 2.0, 0.003, "", {}, 2.0)}
+    ok = {"quadratic": Outcome("ok", "", 1.0, 0.03, {}, 1.0, reward=0.8),
+          "logreg": Outcome("ok", "", 2.0, 0.003, {}, 2.0, reward=0.2)}
     combined = scorer._combine(ok)
     assert combined.reward == pytest.approx(expected) and combined.status == "ok" and combined.seconds == 3.0
     assert (combined.score, combined.best_lr) == (1.0, 0.03)  # the first task's
-    failed = {**ok, "logreg": Scored("failed", 0.0, None, None, "timeout after 1s", {}, 0.5)}
+    failed = {**ok, "logreg": Outcome("failed", "timeout after 1s", metrics={}, seconds=0.5)}
     assert (scorer._combine(failed).status, scorer._combine(failed).reason) == ("failed", "logreg: timeout after 1s")
-    diverged = {name: Scored("diverged", 0.0, None, None, "every learning rate and seed diverged", {}, 1.0) for name in ok}
+    diverged = {name: Outcome("diverged", "every learning rate and seed diverged", metrics={}, seconds=1.0) for name in ok}
     assert scorer._combine(diverged).status == "diverged" and scorer._combine(diverged).reward == 0.0
+
+
+def test_the_worker_neither_parses_nor_checks_a_rule_the_driver_sent(monkeypatch):
+    """A search checks its rules once; a chunk carries each rule's program, not text to parse."""
+    import nos.engine.grid
+    import search_space.catalog
+    from nos.engine.outcome import Outcome
+    from nos.search.executors.worker import evaluate_chunk, work_item
+    from search_space import parse
+
+    items = [work_item(parse(text)) for text in ("g", "sign(g)*m")]
+
+    def again(*_):
+        raise AssertionError("the worker parsed or checked a rule again")
+
+    monkeypatch.setattr(search_space.catalog, "parse", again)
+    monkeypatch.setattr(nos.engine.grid, "rule_problem", again)
+    child = {"task": "quadratic", "learning_rates": [0.01], "seeds": [0], "steps": 20, "check": False}
+    outcomes = [Outcome.from_dict(data) for data in evaluate_chunk(items, child)]
+    assert [o.status for o in outcomes] == ["ok", "ok"] and all(o.best_lr == 0.01 for o in outcomes)

@@ -4,12 +4,13 @@ import sqlite3
 
 import pytest
 
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 from nos.search.store import STORE_NAME, RunStore, Sample
 
 
 def _sample(i, reward=0.5, source="evaluated"):
-    return Sample([i, 1, 2, 3, 4], f"rule{i}", f"key{i}", f"fp{i}", source, "ok", reward, score=1.0 - reward)
+    return Sample([i, 1, 2, 3, 4], f"rule{i}", f"key{i}", f"fp{i}", source, Outcome("ok", score=1.0 - reward, reward=reward))
 
 
 def test_batches_commit_atomically_and_reopen(tmp_path):
@@ -20,8 +21,9 @@ def test_batches_commit_atomically_and_reopen(tmp_path):
     assert store.sample_count() == 2 and store.batches_done() == 1
     assert store.last_checkpoint() == "ckpt-000000"
     assert [row["text"] for row in store.top(5)] == ["rule1", "rule0"]
-    by_key, by_fingerprint = store.known_rewards()
-    assert set(by_key) == {"key0", "key1"} and by_fingerprint["fp1"].reward == 0.9 and by_key["key1"] == Sample.from_row(store.samples()[1])
+    by_key, by_fingerprint = store.known_outcomes()
+    assert set(by_key) == {"key0", "key1"} and by_fingerprint["fp1"].reward == 0.9
+    assert by_key["key1"] == Sample.from_row(store.samples()[1]).outcome == _sample(1, 0.9).outcome
 
 
 def test_a_failing_batch_leaves_nothing_behind(tmp_path):
@@ -62,9 +64,9 @@ def test_a_new_store_appears_whole_and_leaves_no_temporaries(tmp_path):
 
 def test_failed_samples_are_stored_but_never_known(tmp_path):
     store = RunStore.create(tmp_path, {})
-    failed = Sample([7, 1, 2, 3, 4], "rule7", "key7", "fp7", "failed", "failed", 0.0, "worker died (2 attempts)")
+    failed = Sample([7, 1, 2, 3, 4], "rule7", "key7", "fp7", "failed", Outcome("failed", "worker died (2 attempts)"))
     store.commit_batch(0, [_sample(0), failed], {})
-    by_key, by_fingerprint = store.known_rewards()
+    by_key, by_fingerprint = store.known_outcomes()
     assert set(by_key) == {"key0"} and set(by_fingerprint) == {"fp0"}
     assert store.samples()[1]["reason"] == "worker died (2 attempts)"
     assert [row["text"] for row in store.top(5)] == ["rule0"]

@@ -8,13 +8,14 @@ import struct
 import pytest
 
 from nos.cli import main
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 from nos.search.store import STORE_NAME, RunStore, Sample
 
 
 def _sample(batch, i, reward):
-    return Sample([i, 1, 2, 3, 4], f"rule{batch}.{i}", f"key{batch}.{i}", f"fp{i}", "evaluated", "ok", reward,
-                  score=1.0 - reward, best_lr=0.01, metrics={"val_loss": [1.0 - reward]})
+    outcome = Outcome("ok", score=1.0 - reward, best_lr=0.01, metrics={"val_loss": [1.0 - reward]}, reward=reward)
+    return Sample([i, 1, 2, 3, 4], f"rule{batch}.{i}", f"key{batch}.{i}", f"fp{i}", "evaluated", outcome)
 
 
 @pytest.fixture

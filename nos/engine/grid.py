@@ -8,7 +8,8 @@ back per rule, learning rate and seed whatever the chunking. A rule's
 *best learning rate* is the one with the lowest seed-mean `signal` among the rates at which no
 seed diverged — ``"val_loss"``, the validation loss at the end (default), or ``"auc"``, the mean
 training loss over the run (speed) — its *score* is that mean (lower is better) and
-``score_std`` the standard deviation over seeds there. A search's reward reads them as they are
+``score_std`` the standard deviation over seeds there. A search keeps each rule's
+`RuleResult.outcome` (`nos.engine.outcome`), and its reward reads the score as it is
 (`nos.search.reward`). Invalid rules (`search_space.rule_problem`: identically
 zero, or independent of the gradient) are reported without being trained.
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nos.engine.interpreter.lanes import resolve_task, run_lanes
+from nos.engine.outcome import Outcome
 from nos.limits import LANES_PER_CHUNK, MAX_STEPS, check_lanes
 from nos.text_tables import text_table
 from search_space import Rule, resolve_rule, rule_problem
@@ -75,6 +77,25 @@ class RuleResult:
             return math.nan
         row = int(np.flatnonzero(self.learning_rates == self.best_lr)[0])
         return float(np.mean(self.val_metrics[name][row]))
+
+    def outcome(self) -> Outcome:
+        """What a search keeps of this result (`nos.engine.outcome`): "ok" only with a best
+        learning rate, else "diverged" (or "invalid"); per-rate metrics as JSON lists."""
+        ok = self.status == "ok" and self.best_lr is not None
+        metrics = {
+            "learning_rates": [float(lr) for lr in self.learning_rates],
+            "val_loss": _finite_list(self.val_loss),
+            "diverged": np.asarray(self.diverged).tolist(),
+            **{name: _finite_list(values) for name, values in self.val_metrics.items() if name != "loss"},
+        }
+        return Outcome(
+            status="ok" if ok else "invalid" if self.status == "invalid" else "diverged",
+            reason=self.reason,
+            score=self.score if ok else None,
+            best_lr=self.best_lr if ok else None,
+            metrics=metrics,
+            seconds=self.seconds,
+        )
 
     def to_record(self) -> dict:
         """A JSON-serializable dict (nan and inf become None)."""
@@ -151,7 +172,7 @@ class Evaluation:
 def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: int = 300, *,
              task_config=None, curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK,
              progress: bool = False, rows="auto", reuse_shapes: bool = False,
-             signal: str = "val_loss") -> Evaluation:
+             signal: str = "val_loss", check: bool = True) -> Evaluation:
     """Train every rule at every learning rate and seed on `task`; see the module docstring.
 
     rules: Rules, catalog names (``"powersign"``) or texts (``"exp(sign(g)*sign(m))*g"``); a
@@ -167,6 +188,8 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         (``"grammar"`` for a search: later batches of other rules never retrace). reuse_shapes:
         as `run_lanes` (True for a search: steps of any size share a compiled loop).
     signal: what the best learning rate and score minimise, one of `SIGNALS`.
+    check: test every rule with `rule_problem` first; False when the caller did (a search
+        checks its rules once, before they are sent to train).
     """
     if isinstance(rules, (str, Rule)):
         rules = [rules]
@@ -188,7 +211,7 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
     texts = [item if isinstance(item, str) else str(item) for item in items]
     task = resolve_task(task, task_config)
 
-    problems = [rule_problem(rule) for rule in parsed]
+    problems = [rule_problem(rule) if check else None for rule in parsed]
     valid = [i for i, problem in enumerate(problems) if problem is None]
     started = time.perf_counter()
     lanes = None

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 @dataclass
 class StageResult:
     """One funnel stage: its config, the baseline's score(s) and its rules, best first. Each rule
-    is a dict with text, key, fingerprint, status, reason, reward, score, best_lr, metrics,
-    seconds."""
+    is a dict with text, key, fingerprint and the fields of its `nos.engine.outcome.Outcome`."""
 
     stage: int
     steps: int
@@ -77,15 +76,11 @@ def run_funnel(config, store, executor, log=print, on_stage=None) -> list[StageR
             tasks = ", ".join(name for name, _ in stage.task_list())
             log(f"funnel stage {index}: the best {len(candidates)} rules on {tasks}, {stage.steps} steps, "
                 f"{len(stage.seeds)} seed{'s' if len(stage.seeds) > 1 else ''} …")
-            scorer = Scorer(stage, executor=executor)
+            scorer = Scorer(stage, executor=executor, checked=True)  # the search's trained rules
             baseline = scorer.measure_baseline()
             scored = scorer.score([rule["text"] for rule in candidates]) if candidates else []
-            rules = [
-                {"text": rule["text"], "key": rule["key"], "fingerprint": rule["fingerprint"],
-                 **{name: getattr(outcome, name) for name in ("status", "reason", "reward", "score", "best_lr",
-                                                             "metrics", "seconds")}}
-                for rule, outcome in zip(candidates, scored)
-            ]
+            rules = [{"text": rule["text"], "key": rule["key"], "fingerprint": rule["fingerprint"], **outcome.to_dict()}
+                     for rule, outcome in zip(candidates, scored)]
             rules.sort(key=lambda rule: -rule["reward"])  # stable: ties keep the previous stage's order
             stored = StageResult(index, steps, settings, baseline, rules, computed=True)
             store.commit_funnel_stage(stored)

@@ -33,11 +33,11 @@ class SearchLog:
             self.best, self.best_text = best[0]["best"], best[0]["text"]
 
     def batch(self, index: int, samples, stats: dict, store):
-        rewards = [s.reward for s in samples]
+        rewards = [s.outcome.reward for s in samples]
         cache_rate = sum(s.source == "cache" for s in samples) / len(samples)
-        top = max(samples, key=lambda s: s.reward)
-        if top.reward > self.best:
-            self.best, self.best_text = top.reward, top.text
+        top = max(samples, key=lambda s: s.outcome.reward)
+        if top.outcome.reward > self.best:
+            self.best, self.best_text = top.outcome.reward, top.text
         self.done_here += len(samples)
         rate = self.done_here / max(time.perf_counter() - self.started, 1e-9)
         scalars = {

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 from nos.search.config import ConfigError, SearchConfig, from_dict, grammar_of
 from nos.search.reward import Scorer
@@ -259,8 +260,8 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     checkpoint = store.last_checkpoint()
     if checkpoint:
         _restore(controller, run_dir / "controller" / checkpoint)
-    scorer = Scorer(config.reward, baseline_score=store.meta("baseline_score"), executor=executor)
-    by_key, by_fingerprint = store.known_rewards()
+    scorer = Scorer(config.reward, baseline_score=store.meta("baseline_score"), executor=executor, checked=True)
+    by_key, by_fingerprint = store.known_outcomes()
     novelty = _novelty(config, store)
     sampled, batch = store.sample_count(), store.batches_done()
     started = time.perf_counter()
@@ -301,10 +302,10 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             #    Past the deadline the step keeps the samples before its first untrained rule.
             tick = time.perf_counter()
             unique = [rules[positions[0]] for positions in fresh.values()]
-            for positions, scored in zip(fresh.values(), scorer.score(unique, deadline)):
+            for positions, outcome in zip(fresh.values(), scorer.score(unique, deadline)):
                 for j, i in enumerate(positions):
-                    source = "failed" if scored.status == "failed" else "evaluated" if j == 0 else "cache"
-                    samples[i] = _scored_sample(rules[i], scored, source, first=j == 0)
+                    source = "failed" if outcome.status == "failed" else "evaluated" if j == 0 else "cache"
+                    samples[i] = Sample.of(rules[i], source, outcome if j == 0 else outcome.repeated())
             seconds_evaluate = time.perf_counter() - tick
             if None in samples:
                 n = samples.index(None)
@@ -316,7 +317,7 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             # 4. rewards → novelty-shaped rewards → controller update (the store keeps the rewards)
             tick = time.perf_counter()
             novel = novelty.novel([rule.fingerprint_up_to_scale for rule in rules])
-            stats = controller.update(rules, novelty.shape(novel, [s.reward for s in samples]))
+            stats = controller.update(rules, novelty.shape(novel, [s.outcome.reward for s in samples]))
             stats["controller/novel_fraction"] = sum(novel) / n
             seconds_update = time.perf_counter() - tick
 
@@ -335,8 +336,8 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
             _prune_checkpoints(run_dir, name)
             for s in samples:
                 if s.source == "evaluated":
-                    by_key.setdefault(s.key, s)
-                    by_fingerprint.setdefault(s.fingerprint, s)
+                    by_key.setdefault(s.key, s.outcome)
+                    by_fingerprint.setdefault(s.fingerprint, s.outcome)
 
             # 6. log
             search_log.batch(batch, samples, stats, store)
@@ -391,29 +392,14 @@ def _novelty(config: SearchConfig, store: RunStore):
 
 def _cached_or_invalid(rule, by_key, by_fingerprint) -> Sample | None:
     """`rule`'s sample when it needs no training: invalid, or a repeat of a stored rule (its
-    outcome, without metrics and time); None when it must be trained."""
+    `Outcome`, without metrics and time); None when it must be trained."""
     from search_space import rule_problem
 
     problem = rule_problem(rule)
     if problem is not None:
-        return _sample(rule, "invalid", status="invalid", reward=0.0, reason=problem)
+        return Sample.of(rule, "invalid", Outcome("invalid", problem))
     hit = by_key.get(rule.key) or by_fingerprint.get(rule.fingerprint)
-    if hit is None:
-        return None
-    return _sample(rule, "cache", status=hit.status, reward=hit.reward, reason=hit.reason, score=hit.score,
-                   best_lr=hit.best_lr)
-
-
-def _scored_sample(rule, scored, source: str, first: bool = True) -> Sample:
-    """A sample of `rule` scored as `scored`; metrics and seconds are kept on the first one only."""
-    return _sample(rule, source, status=scored.status, reward=scored.reward, reason=scored.reason,
-                   score=scored.score, best_lr=scored.best_lr, metrics=scored.metrics if first else None,
-                   seconds=scored.seconds if first else 0.0)
-
-
-def _sample(rule, source: str, **outcome) -> Sample:
-    return Sample(tokens=list(rule.tokens), text=str(rule), key=rule.key, fingerprint=rule.fingerprint,
-                  source=source, **outcome)
+    return Sample.of(rule, "cache", hit.repeated()) if hit is not None else None
 
 
 def leaderboard(store: RunStore, k: int, stages=None) -> list[dict]:

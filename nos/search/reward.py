@@ -24,31 +24,20 @@ alike, so it cannot tell rules apart, while their validation losses differ by 2Ã
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 from nos.search.config import RewardConfig
-from nos.search.executors import Failure, make_executor
+from nos.search.executors import make_executor
 
 
-@dataclass
-class Scored:
-    """The outcome of training one rule."""
-
-    status: str
-    reward: float
-    score: float | None
-    best_lr: float | None
-    reason: str | None
-    metrics: dict
-    seconds: float
-
-
-def reward_of(score: float, baseline: float) -> float:
-    if not math.isfinite(score) or score < 0:
+def reward_of(score: float | None, baseline: float) -> float:
+    """b / (b + s); 0 for no score (the rule did not train to one)."""
+    if score is None or not math.isfinite(score) or score < 0:
         return 0.0
     return float(baseline / (baseline + score)) if baseline + score > 0 else 1.0
 
@@ -65,11 +54,14 @@ class Scorer:
     """Trains rules on the configured task(s) through an executor (default: local) and rewards them.
 
     `baseline_score` is the baseline's score: a number for one task, {task: score} for several
-    (as the run store keeps it).
+    (as the run store keeps it). `checked`: every rule it is given has passed `rule_problem`
+    (a search checks its rules once, before training them), so the engine does not check again.
     """
 
-    def __init__(self, config: RewardConfig, baseline_score: float | dict | None = None, executor=None):
+    def __init__(self, config: RewardConfig, baseline_score: float | dict | None = None, executor=None,
+                 checked: bool = False):
         self.config = config
+        self.checked = checked
         self.tasks = config.task_list()
         self.baseline_score = baseline_score
         self.executor = executor if executor is not None else make_executor()
@@ -91,14 +83,14 @@ class Scorer:
             "signal": self.config.signal,
             "rows": "grammar",
             "reuse_shapes": True,
+            "check": not self.checked,
         }
 
     def evaluate(self, rules, deadline: float | None = None, task: tuple[str, dict] | None = None) -> list:
-        """One record (see `nos.search.executors.worker.record`) or `Failure` per rule, text or Rule, on
+        """One `Outcome` per rule, text or Rule (without its reward), on
         `task` (name, config; default the first); with a `deadline`, for the prefix of `rules`
         trained before it (see `Executor.run`)."""
-        texts = [rule if isinstance(rule, str) else str(rule) for rule in rules]
-        results = self.executor.run(texts, self.child(*(task or self.tasks[0])), deadline)
+        results = self.executor.run(list(rules), self.child(*(task or self.tasks[0])), deadline)
         self.rules_trained += len(results)
         return results
 
@@ -112,15 +104,14 @@ class Scorer:
 
     def _baseline_on(self, task) -> float:
         (result,) = self.evaluate([self.config.baseline], task=task)
-        if isinstance(result, Failure):
+        if result.status == "failed":
             raise NosError(f"could not measure the baseline {self.config.baseline} on {task[0]}: {result.reason}")
-        score = float(result["score"])
-        if not math.isfinite(score):
+        if result.score is None:
             raise ValueError(f"baseline {self.config.baseline} diverged at every learning rate on {task[0]}")
-        return score
+        return result.score
 
-    def score(self, rules, deadline: float | None = None) -> list[Scored]:
-        """The `Scored` outcome of each rule (of a prefix of them with a `deadline`)."""
+    def score(self, rules, deadline: float | None = None) -> list[Outcome]:
+        """The `Outcome` of each rule with its reward (of a prefix of them with a `deadline`)."""
         baseline = self.measure_baseline()
         if not self.config.tasks:
             return self._score_on(rules, self.tasks[0], baseline, deadline)
@@ -130,60 +121,29 @@ class Scorer:
             rules = rules[: len(per_task[task[0]])]
         return [self._combine({name: scored[i] for name, scored in per_task.items()}) for i in range(len(rules))]
 
-    def _combine(self, by_task: dict[str, Scored]) -> Scored:
+    def _combine(self, by_task: dict[str, Outcome]) -> Outcome:
         """One rule's outcome on several tasks: failed or invalid if it was on any, else the
         `AGGREGATE` of its rewards (status "diverged" when it diverged on every task)."""
         first = next(iter(by_task.values()))
+        seconds = sum(o.seconds for o in by_task.values())
         for status in ("failed", "invalid"):
-            broken = {name: s for name, s in by_task.items() if s.status == status}
+            broken = {name: o for name, o in by_task.items() if o.status == status}
             if broken:
-                name, scored = next(iter(broken.items()))
-                return Scored(status, 0.0, None, None, f"{name}: {scored.reason}", scored.metrics,
-                              sum(s.seconds for s in by_task.values()))
-        rewards = {name: s.reward for name, s in by_task.items()}
-        every_diverged = all(s.status == "diverged" for s in by_task.values())
-        return Scored(
+                name, outcome = next(iter(broken.items()))
+                return Outcome(status, f"{name}: {outcome.reason}", metrics=outcome.metrics, seconds=seconds)
+        rewards = {name: o.reward for name, o in by_task.items()}
+        every_diverged = all(o.status == "diverged" for o in by_task.values())
+        return Outcome(
             "diverged" if every_diverged else "ok",
+            "; ".join(f"{name}: {o.reason}" for name, o in by_task.items() if o.reason) or None,
+            first.score,
+            first.best_lr,
+            {"tasks": {name: o.metrics for name, o in by_task.items()}, "rewards": rewards},
+            seconds,
             AGGREGATE[self.config.aggregate](list(rewards.values())),
-            first.score, first.best_lr,
-            "; ".join(f"{name}: {s.reason}" for name, s in by_task.items() if s.reason) or None,
-            {"tasks": {name: s.metrics for name, s in by_task.items()}, "rewards": rewards},
-            sum(s.seconds for s in by_task.values()),
         )
 
-    def _score_on(self, rules, task, baseline: float, deadline) -> list[Scored]:
-        outcomes = []
-        for result in self.evaluate(rules, deadline, task) if rules else []:
-            if isinstance(result, Failure):
-                attempts = {"attempts": result.attempts}
-                outcomes.append(Scored("failed", 0.0, None, None, result.reason, attempts, result.seconds))
-                continue
-            metrics = {
-                "learning_rates": list(map(float, result["learning_rates"])),
-                "val_loss": _listed(result["val_loss"]),
-                "diverged": np.asarray(result["diverged"]).tolist(),
-                **{name: _listed(values) for name, values in result["val_metrics"].items() if name != "loss"},
-            }
-            if result["status"] == "invalid":
-                invalid = Scored("invalid", 0.0, None, None, result["reason"], metrics, result["seconds"])
-                outcomes.append(invalid)
-                continue
-            score = float(result["score"])  # at the best learning rate, as `nos.engine.grid` chose it
-            status = "ok" if math.isfinite(score) else "diverged"
-            outcomes.append(
-                Scored(
-                    status,
-                    reward_of(score, baseline),
-                    score if status == "ok" else None,
-                    result["best_lr"] if status == "ok" else None,
-                    result["reason"],
-                    metrics,
-                    result["seconds"],
-                )
-            )
-        return outcomes
-
-
-def _listed(values) -> list:
-    array = np.asarray(values, dtype=float)
-    return np.where(np.isfinite(array), array, None).tolist()
+    def _score_on(self, rules, task, baseline: float, deadline) -> list[Outcome]:
+        """Each rule's outcome on `task` with its reward against `baseline` (0 unless "ok")."""
+        outcomes = self.evaluate(rules, deadline, task) if rules else []
+        return [dataclasses.replace(o, reward=reward_of(o.score, baseline)) for o in outcomes]

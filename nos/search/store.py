@@ -8,10 +8,11 @@ read-only first (a file that is not a NOS store is never modified). Tables:
 
     meta     (name, value)            run config (JSON), schema version, baseline score, …
     samples  one row per sampled rule: batch, position, tokens, text, key, fingerprint,
-             source (evaluated | cache | invalid | failed), status (ok | diverged | invalid |
-             failed), reason, reward, score, best_lr, metrics (JSON: per learning rate and seed),
-             seconds. "failed": the executor could not train the rule (reason says why); reward 0,
-             never served from the cache.
+             source (evaluated | cache | invalid | failed), and its `nos.engine.outcome.Outcome`
+             as the columns `OUTCOME_COLUMNS`: status (ok | diverged | invalid | failed), reason,
+             reward, score, best_lr, metrics (JSON: per learning rate and seed), seconds.
+             "failed": the executor could not train the rule (reason says why); reward 0, never
+             served from the cache.
     batches  one row per controller step: sizes, timings, controller stats, checkpoint
     chain    one row per controller step: its integrity record (below)
     stages, stage_rules   the funnel after the search (`nos.search.funnel`): one row per stage (the
@@ -34,9 +35,10 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from nos.engine.outcome import Outcome
 from nos.errors import NosError
 
 SCHEMA_VERSION = 1
@@ -107,32 +109,47 @@ CREATE TABLE IF NOT EXISTS stage_rules (
 """The funnel's tables (`nos.search.funnel`), made by the first stage a run commits."""
 
 
-@dataclass
+OUTCOME_COLUMNS = tuple(field.name for field in fields(Outcome))
+"""The columns of `samples` and `stage_rules` that hold an `Outcome`, named as its fields."""
+
+
+def outcome_values(outcome: Outcome) -> tuple:
+    """`outcome` as the values of `OUTCOME_COLUMNS` (metrics as JSON, a non-finite score as NULL)."""
+    data = outcome.to_dict()
+    data["score"] = _finite_or_none(data["score"])
+    data["metrics"] = json.dumps(data["metrics"]) if data["metrics"] is not None else None
+    return tuple(data[name] for name in OUTCOME_COLUMNS)
+
+
+def outcome_of(row) -> Outcome:
+    """The `Outcome` a `samples` or `stage_rules` row holds."""
+    data = {name: row[name] for name in OUTCOME_COLUMNS}
+    data["metrics"] = json.loads(data["metrics"]) if data["metrics"] is not None else None
+    return Outcome.from_dict(data)
+
+
+@dataclass(frozen=True)
 class Sample:
-    """One sampled rule and what the search learned about it."""
+    """One sampled rule: its tokens, text and keys, where its outcome came from (`source`:
+    evaluated, cache, invalid or failed) and the outcome."""
 
     tokens: list[int]
     text: str
     key: str
     fingerprint: str
     source: str
-    status: str
-    reward: float
-    reason: str | None = None
-    score: float | None = None
-    best_lr: float | None = None
-    metrics: dict | None = None
-    seconds: float = 0.0
+    outcome: Outcome
+
+    @classmethod
+    def of(cls, rule, source: str, outcome: Outcome) -> Sample:
+        """A sample of `rule` (a `search_space.Rule`)."""
+        return cls(list(rule.tokens), str(rule), rule.key, rule.fingerprint, source, outcome)
 
     @classmethod
     def from_row(cls, row) -> Sample:
         """A stored `samples` row as a Sample."""
-        return cls(
-            tokens=json.loads(row["tokens"]), text=row["text"], key=row["key"], fingerprint=row["fingerprint"],
-            source=row["source"], status=row["status"], reward=row["reward"], reason=row["reason"],
-            score=row["score"], best_lr=row["best_lr"],
-            metrics=json.loads(row["metrics"]) if row["metrics"] is not None else None, seconds=row["seconds"],
-        )
+        return cls(json.loads(row["tokens"]), row["text"], row["key"], row["fingerprint"], row["source"],
+                   outcome_of(row))
 
 
 class RunStore:
@@ -258,14 +275,10 @@ class RunStore:
         with self.transaction():
             for position, s in enumerate(samples):
                 self.db.execute(
-                    "INSERT INTO samples (batch, position, tokens, text, key, fingerprint, source, status,"
-                    " reason, reward, score, best_lr, metrics, seconds, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        batch, position, json.dumps(s.tokens), s.text, s.key, s.fingerprint, s.source,
-                        s.status, s.reason, s.reward, _finite_or_none(s.score), s.best_lr,
-                        json.dumps(s.metrics) if s.metrics is not None else None, s.seconds, now,
-                    ),
+                    f"INSERT INTO samples (batch, position, tokens, text, key, fingerprint, source,"
+                    f" {', '.join(OUTCOME_COLUMNS)}, created) VALUES ({', '.join('?' * (len(OUTCOME_COLUMNS) + 8))})",
+                    (batch, position, json.dumps(s.tokens), s.text, s.key, s.fingerprint, s.source,
+                     *outcome_values(s.outcome), now),
                 )
             self.db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -318,13 +331,14 @@ class RunStore:
             raise NosError(f"{where} is unreadable: {error}") from None
         return len(steps)
 
-    def known_rewards(self) -> tuple[dict, dict]:
-        """Stored outcomes of evaluated rules (`Sample`s), by canonical key and by fingerprint."""
+    def known_outcomes(self) -> tuple[dict, dict]:
+        """The stored `Outcome`s of evaluated rules (the first of each), by canonical key and by
+        fingerprint."""
         by_key, by_fingerprint = {}, {}
         for row in self.db.execute("SELECT * FROM samples WHERE source = 'evaluated' ORDER BY id"):
-            sample = Sample.from_row(row)
-            by_key.setdefault(sample.key, sample)
-            by_fingerprint.setdefault(sample.fingerprint, sample)
+            outcome = outcome_of(row)
+            by_key.setdefault(row["key"], outcome)
+            by_fingerprint.setdefault(row["fingerprint"], outcome)
         return by_key, by_fingerprint
 
     def samples(self):
@@ -366,9 +380,7 @@ class RunStore:
         if row is None:
             return None
         rules = [
-            {"text": r["text"], "key": r["key"], "fingerprint": r["fingerprint"], "status": r["status"],
-             "reason": r["reason"], "reward": r["reward"], "score": r["score"], "best_lr": r["best_lr"],
-             "metrics": json.loads(r["metrics"]) if r["metrics"] is not None else None, "seconds": r["seconds"]}
+            {"text": r["text"], "key": r["key"], "fingerprint": r["fingerprint"], **outcome_of(r).to_dict()}
             for r in self.db.execute("SELECT * FROM stage_rules WHERE stage = ? ORDER BY rank", (stage,))
         ]
         return StageResult(stage, row["steps"], json.loads(row["config"]), json.loads(row["baseline"]), rules)
@@ -385,10 +397,10 @@ class RunStore:
             )
             for rank, rule in enumerate(result.rules):
                 self.db.execute(
-                    "INSERT INTO stage_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (result.stage, rank, rule["text"], rule["key"], rule["fingerprint"], rule["status"],
-                     rule["reason"], rule["reward"], _finite_or_none(rule["score"]), rule["best_lr"],
-                     json.dumps(rule["metrics"]) if rule["metrics"] is not None else None, rule["seconds"]),
+                    f"INSERT INTO stage_rules (stage, rank, text, key, fingerprint, {', '.join(OUTCOME_COLUMNS)})"
+                    f" VALUES ({', '.join('?' * (len(OUTCOME_COLUMNS) + 5))})",
+                    (result.stage, rank, rule["text"], rule["key"], rule["fingerprint"],
+                     *outcome_values(Outcome.from_dict({name: rule[name] for name in OUTCOME_COLUMNS}))),
                 )
             if self.chained:
                 digest = self._stage_digest(result.stage, self._stage_origin(result.stage, result.steps))

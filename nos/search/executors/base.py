@@ -1,27 +1,23 @@
-"""The executor protocol: train rules in chunks, retry chunks that fail, report what failed."""
+"""The executor protocol: train rules in chunks, retry chunks that fail, report what failed.
+
+A chunk comes back as the outcome dicts of `worker.evaluate_chunk` or, when it could not be
+trained, as one "failed" `Outcome` (`failed`) for all its rules; `Executor.run` returns an
+`Outcome` per rule either way."""
 
 from __future__ import annotations
 
 import abc
 import math
 import time
-from dataclasses import dataclass
 from typing import ClassVar
 
+from nos.engine.outcome import Outcome, failed
 from nos.limits import LANES_PER_CHUNK
 from nos.search.config import ExecutorConfig
 from nos.search.executors import faults
+from nos.search.executors.worker import work_item
 
 REASON_LENGTH = 300
-
-
-@dataclass
-class Failure:
-    """A rule the executor could not train: why, after how many attempts and how long."""
-
-    reason: str
-    attempts: int = 1
-    seconds: float = 0.0
 
 
 class Executor(abc.ABC):
@@ -32,21 +28,23 @@ class Executor(abc.ABC):
     def __init__(self, config: ExecutorConfig):
         self.config = config
 
-    def run(self, texts: list[str], child: dict, deadline: float | None = None) -> list:
-        """Train every rule of `texts` with `child` (keyword arguments of `nos.engine.grid.evaluate`).
+    def run(self, rules: list, child: dict, deadline: float | None = None) -> list:
+        """Train every rule of `rules` (Rules, catalog names or rule texts) with `child` (keyword
+        arguments of `nos.engine.grid.evaluate`), sent as `worker.work_item`s.
 
-        Returns one outcome per text, in order: the record `chunk.evaluate_chunk` made of it, or
-        a `Failure`. With a `deadline` (a `time.perf_counter` value), chunks are at most one
+        Returns one `Outcome` per rule, in order ("failed" where its chunk could not be
+        trained: the reason, ``metrics["attempts"]``). With a `deadline` (a `time.perf_counter` value), chunks are at most one
         compiled call (`LANES_PER_CHUNK` lanes) and run `slots()` at a time; none starts after
-        the deadline, so the outcomes may cover only a prefix of `texts`.
+        the deadline, so the outcomes may cover only a prefix of `rules`.
         """
-        if not texts:
+        if not rules:
             return []
-        size = self.chunk_size(len(texts))
+        items = [work_item(rule) for rule in rules]
+        size = self.chunk_size(len(items))
         if deadline is not None and not self.config.chunk_size:
             lanes_per_rule = len(child["learning_rates"]) * len(child["seeds"])
             size = min(size, max(1, LANES_PER_CHUNK // lanes_per_rule))
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
         group = len(chunks) if deadline is None else self.slots()
         outcomes = []
         for start in range(0, len(chunks), group):
@@ -54,7 +52,7 @@ class Executor(abc.ABC):
                 break
             part = chunks[start : start + group]
             for chunk, outcome in zip(part, self.run_chunks(part, child, faults.from_environment())):
-                outcomes += outcome if isinstance(outcome, list) else [outcome] * len(chunk)
+                outcomes += [Outcome.from_dict(o) for o in outcome] if isinstance(outcome, list) else [outcome] * len(chunk)
         return outcomes
 
     def chunk_size(self, n: int) -> int:
@@ -66,8 +64,9 @@ class Executor(abc.ABC):
         return 1
 
     @abc.abstractmethod
-    def run_chunks(self, chunks: list[list[str]], child: dict, fault: dict | None) -> list:
-        """One outcome per chunk: a list of records (one per rule) or a `Failure` for all of them."""
+    def run_chunks(self, chunks: list[list], child: dict, fault: dict | None) -> list:
+        """One outcome per chunk: `worker.evaluate_chunk`'s list of dicts (one per rule) or a
+        "failed" `Outcome` for all of them."""
 
     def close(self) -> None:
         """Release what the executor holds (a Ray connection it made)."""
@@ -80,5 +79,5 @@ def one_line(error: BaseException) -> str:
     return text if len(text) <= REASON_LENGTH else text[: REASON_LENGTH - 1] + "…"
 
 
-def gave_up(reason: str, attempts: int, seconds: float) -> Failure:
-    return Failure(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})", attempts, seconds)
+def gave_up(reason: str, attempts: int, seconds: float) -> Outcome:
+    return failed(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})", attempts, seconds)

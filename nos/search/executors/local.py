@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 
-from nos.search.executors.base import Executor, Failure, gave_up, one_line
+from nos.engine.outcome import failed
+from nos.search.executors.base import Executor, gave_up, one_line
 from nos.search.executors.worker import evaluate_chunk
 
 
@@ -33,13 +34,13 @@ class LocalExecutor(Executor):
         for attempt in range(self.config.retries + 1):
             started = time.perf_counter()
             try:
-                records = evaluate_chunk(chunk, child, attempt, fault)
+                outcomes = evaluate_chunk(chunk, child, attempt, fault)
             except Exception as error:  # noqa: BLE001 — a bug in one chunk must not end the search
                 spent += time.perf_counter() - started
                 reason = one_line(error)
                 continue
             elapsed = time.perf_counter() - started
             if limit and elapsed > limit:
-                return Failure(f"timeout after {limit:g}s", attempt + 1, spent + elapsed)
-            return records
+                return failed(f"timeout after {limit:g}s", attempt + 1, spent + elapsed)
+            return outcomes
         return gave_up(reason, self.config.retries + 1, spent)

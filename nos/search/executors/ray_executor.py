@@ -8,10 +8,10 @@ clock starts when it can run. Before its first chunk, and after a timeout killed
 executor warms `slots()` workers (each imports TensorFlow once, untimed, within
 ``STARTUP_SECONDS``), so ``timeout_seconds`` measures chunks, not a cold worker's imports.
 Outcomes, per chunk:
-  - records, when the task returns;
+  - the rules' outcome dicts (`worker.evaluate_chunk`), when the task returns;
   - a retry, when the worker died (``WorkerCrashedError``: os._exit, segfault, OOM killer, a lost
-    node) or the task raised, up to ``retries`` times; then `Failure` with the last reason;
-  - `Failure("timeout after Ns")` when it runs past ``timeout_seconds``: the task is cancelled
+    node) or the task raised, up to ``retries`` times; then a "failed" outcome with the last reason;
+  - failed with reason "timeout after Ns" when it runs past ``timeout_seconds``: the task is cancelled
     with ``ray.cancel(force=True)``, which kills its worker, and is not retried.
 An interrupted call (Ctrl-C, SIGTERM) cancels its tasks. Workers keep TensorFlow and their
 compiled loops between tasks; each node needs this package installed (``pip install -e .[ray]``,
@@ -26,9 +26,10 @@ import socket
 import sys
 import time
 
+from nos.engine.outcome import failed
 from nos.errors import NosError
 from nos.search.executors import faults
-from nos.search.executors.base import Executor, Failure, gave_up, one_line
+from nos.search.executors.base import Executor, gave_up, one_line
 from nos.search.executors.worker import evaluate_chunk
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -109,7 +110,7 @@ class RayExecutor(Executor):
                     if limit and now - started > limit:
                         ray.cancel(ref, force=True)
                         del running[ref]
-                        outcomes[i] = Failure(f"timeout after {limit:g}s", attempt + 1, spent + now - started)
+                        outcomes[i] = failed(f"timeout after {limit:g}s", attempt + 1, spent + now - started)
                         self.warm = False  # its worker was killed; the next one starts cold
         finally:
             for ref in running:
@@ -136,10 +137,10 @@ class RayExecutor(Executor):
             self.ray.shutdown()
 
 
-def worker_chunk(texts, child, attempt, fault, cpus: float) -> list[dict]:
+def worker_chunk(items, child, attempt, fault, cpus: float) -> list[dict]:
     """`evaluate_chunk` in a Ray worker, set up by `warm_worker` if it was not."""
     warm_worker(cpus, fault)
-    return evaluate_chunk(texts, child, attempt, fault)
+    return evaluate_chunk(items, child, attempt, fault)
 
 
 def warm_worker(cpus: float, fault) -> bool:
