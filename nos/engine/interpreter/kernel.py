@@ -83,6 +83,14 @@ class LaneContext:
         fields = ("g", "w", "m", "v", "y", "t", "decay_steps", "keys", "positions")
         return LaneContext(**{name: getattr(self, name) for name in fields}, site=site)
 
+    def of_lanes(self, lanes) -> LaneContext:
+        """The same context restricted to the lanes `lanes` (int32 [c], repeats allowed): [c, P] tensors."""
+        def rows(value):
+            return None if value is None else tf.gather(value, lanes)
+
+        fields = {name: rows(getattr(self, name)) for name in ("g", "w", "m", "v", "y", "keys")}
+        return LaneContext(**fields, t=self.t, decay_steps=self.decay_steps, site=self.site, positions=self.positions)
+
     def uniform(self, like):
         """Uniform draws in (0, 1), [K, P], for this (seed, step, site)."""
         if "uniform" not in self._draws:
@@ -127,26 +135,49 @@ class _Operands:
     every fusion that consumes the selection; a gather reads one, from a stack written once per
     step. Wide positions therefore where-chain the operands that are cheap functions of g and w
     and gather the others (state, random draws) from a stack of those only.
+
+    `compact` rows ({row: (values [c, P], slot [K])}, computed for c lanes only) are always read
+    by gather: the stack holds their c rows after the K·n rows of the others (lane k, stacked
+    row n at k·n + n), so XLA computes them once per step for c lanes, never per reader.
     """
 
-    def __init__(self, values: dict, grammar):
+    def __init__(self, values: dict, grammar, compact=None):
         self.values = values
-        self.stacked = sorted(j for j in values if _heavy(grammar.operands[j]))
+        self.compact = compact or {}
+        self.full = sorted(j for j in values if _heavy(grammar.operands[j]))
+        self.stacked = sorted(self.full + list(self.compact))
         self._stack = None
+
+    def _addresses(self, lanes: int, n_operands: int):
+        """int32 [K, n_operands]: each lane's row of the stack for each stacked operand (else 0)."""
+        k = tf.range(lanes)[:, None]
+        columns = [tf.zeros_like(k)] * n_operands
+        for position, j in enumerate(self.full):
+            columns[j] = k * len(self.full) + position
+        offset = lanes * len(self.full)
+        for j in sorted(self.compact):
+            values, slot = self.compact[j]
+            columns[j] = offset + slot[:, None]
+            offset += values.shape[0]
+        return tf.concat(columns, axis=1)
 
     def select(self, index, allowed, outputs: dict, n_operands: int):
         """Per lane, operand `index` (an operand row, or n_operands + unit for a unit output)."""
         operand_rows = [j for j in allowed if j < n_operands]
         units = {j: outputs[j - n_operands] for j in allowed if j >= n_operands}
         stacked = [j for j in self.stacked if j in operand_rows]
-        if len(operand_rows) <= GATHER_FROM or not stacked:
+        compact = any(j in self.compact for j in operand_rows)
+        if (len(operand_rows) <= GATHER_FROM and not compact) or not stacked:
             return pick(index, {**{j: self.values[j] for j in operand_rows}, **units})
         if self._stack is None:
-            self._stack = tf.stack([self.values[j] for j in self.stacked], axis=1)
-        position = np.zeros(n_operands, np.int32)
-        position[self.stacked] = np.arange(len(self.stacked))
-        slot = tf.gather(tf.constant(position), tf.minimum(index[:, 0], n_operands - 1))
-        chosen = tf.gather(self._stack, slot[:, None], batch_dims=1)[:, 0]
+            parts = [self.compact[j][0] for j in sorted(self.compact)]
+            if self.full:
+                full = tf.stack([self.values[j] for j in self.full], axis=1)
+                parts.insert(0, tf.reshape(full, [-1, full.shape[-1]]))
+            self._stack = tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+            self._address = self._addresses(index.shape[0], n_operands)
+        row = tf.gather(self._address, tf.minimum(index, n_operands - 1), batch_dims=1)[:, 0]
+        chosen = tf.gather(self._stack, row)
         light = {j: self.values[j] for j in operand_rows if j not in stacked}
         for j, value in {**light, **units}.items():
             chosen = tf.where(tf.equal(index, j), value, chosen)
@@ -158,12 +189,51 @@ def _heavy(row) -> bool:
     return bool(row.needs) or row.stochastic
 
 
-def direction(program, ctx: LaneContext, table: RowTable):
-    """The update direction d [K, P] of every lane; program is int32 [K, U, 5] within `table`."""
+def compactable(table: RowTable) -> tuple[int, ...]:
+    """Operand rows of `table` that `direction` can compute for a subset of the lanes only.
+
+    The heavy ones (`_heavy`: read from state or random draws), which wide positions read from a
+    stack written every step: a random draw (a hash and Φ⁻¹ per element) costs several times an
+    ordinary row, and each stacked row is a [K, P] write, while a batch's lanes rarely read most.
+    """
+    return tuple(j for j in table.operands if _heavy(table.grammar.operands[j]))
+
+
+def subset_of_lanes(programs: np.ndarray, row: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lanes int32 [capacity], slot int32 [K]): the lanes of `programs` [K, U, 5] that read operand
+    `row`, padded with repeats, and each lane's position among them (0 for the others).
+    """
+    programs = np.asarray(programs)
+    users = np.flatnonzero((programs[:, :, :2] == row).any(axis=(1, 2))).astype(np.int32)
+    if len(users) > capacity:
+        raise ValueError(f"{len(users)} lanes read operand {row}; the kernel computes it for {capacity}")
+    lanes = np.concatenate([users, np.full(capacity - len(users), users[0] if len(users) else 0, np.int32)])
+    slot = np.zeros(len(programs), np.int32)
+    slot[users] = np.arange(len(users), dtype=np.int32)
+    return lanes, slot
+
+
+def direction(program, ctx: LaneContext, table: RowTable, subsets=None):
+    """The update direction d [K, P] of every lane; program is int32 [K, U, 5] within `table`.
+
+    `subsets` maps some of the `compactable` operand rows to (lanes [c], slot [K]) of
+    `subset_of_lanes`: such a row is computed for those c lanes only and every lane reads it at
+    its slot. A lane outside the subset must not select the row (its value there is another
+    lane's); its numbers are those of the row computed for all lanes.
+    """
     grammar = table.grammar
     n_operands = len(grammar.operands)
     ones = tf.ones_like(ctx.g)
-    operands = _Operands({j: grammar.operands[j].value(ctx.at(j)) * ones for j in table.operands}, grammar)
+    subsets = subsets or {}
+    values, compact = {}, {}
+    for j in table.operands:
+        if j in subsets:
+            lanes, slot = subsets[j]
+            part = ctx.at(j).of_lanes(lanes)
+            compact[j] = (grammar.operands[j].value(part) * tf.ones_like(part.g), slot)
+        else:
+            values[j] = grammar.operands[j].value(ctx.at(j)) * ones
+    operands = _Operands(values, grammar, compact)
     outputs = {}
     for i, allowed in enumerate(table.allowed):
         fields = [program[:, i, f : f + 1] for f in range(5)]

@@ -28,11 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
-from nos.engine.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
+from nos.engine.interpreter.kernel import compactable, subset_of_lanes
+from nos.engine.interpreter.loop import (compiled_capacities, compiled_loop, compiled_sizes, compiled_tables,
+                                         curve_windows)
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import resolve_rule
 
 GROW_TO_FULL = 0.5
+COMPACT_FLOOR = 8  # a random operand row is computed for at least 1/8 of a chunk's lanes
 
 
 @dataclass
@@ -137,15 +140,18 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
                    default=size)
     table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared))
     programs = pad_programs(programs, table.units, grammar)
-    train = compiled_loop(task, size, steps, curve_points, table, shared)
+    padded_chunks = [np.concatenate([index, np.full(size - len(index), index[0])]) for index in chunks]
+    capacities = choose_capacities([programs[p] for p in padded_chunks], table, size,
+                                   compiled_capacities(task, size, steps, curve_points, table, shared))
+    train = compiled_loop(task, size, steps, curve_points, table, shared, capacities)
     horizon = tf.constant(float(steps if decay_steps is None else decay_steps), tf.float32)
     started = time.perf_counter()
     outputs = []
     bar = _progress_bar(n, task.name) if progress else None
-    for index in chunks:
-        padded = np.concatenate([index, np.full(size - len(index), index[0])])
+    for index, padded in zip(chunks, padded_chunks):
+        subsets = [tf.constant(a) for row, c in capacities for a in subset_of_lanes(programs[padded], row, c)]
         out = train(tf.constant(programs[padded]), tf.constant(learning_rates[padded]),
-                    tf.constant(seeds[padded]), horizon)
+                    tf.constant(seeds[padded]), horizon, *subsets)
         outputs.append(_to_numpy(out, len(index), keep_params))
         if bar is not None:
             bar.update(len(index))
@@ -188,6 +194,29 @@ def choose_table(rows, programs, grammar, compiled=()) -> RowTable:
         table = table.union(other.padded(units))
     full = RowTable.full(grammar, units)
     return full if table.size >= GROW_TO_FULL * full.size else table
+
+
+def choose_capacities(chunk_programs, table: RowTable, size: int, compiled=()) -> tuple:
+    """((operand row, c), ...): for each `compactable` row of `table`, how many of a chunk's `size`
+    lanes the kernel computes it for (see `nos.engine.interpreter.kernel.direction`).
+
+    The smallest of the `compiled` capacities that holds every chunk's readers of each row, else
+    the readers rounded up to a power of two, at least ``size / COMPACT_FLOOR``, joined with the
+    compiled capacities (so a search's kernel grows a few times at most, then stops retracing).
+    A row read by more than half the lanes is computed for all of them (c = ``size``).
+    """
+    rows = compactable(table)
+    if not rows:
+        return ()
+    need = {j: max(int((p[:, :, :2] == j).any(axis=(1, 2)).sum()) for p in chunk_programs) for j in rows}
+    covering = [c for c in compiled if [j for j, _ in c] == list(rows) and all(n >= need[j] for j, n in c)]
+    if covering:
+        return min(covering, key=lambda c: sum(n for _, n in c))
+    capacity = {j: max(-(-size // COMPACT_FLOOR), 1 << max(need[j] - 1, 0).bit_length()) for j in rows}
+    for c in compiled:
+        if [j for j, _ in c] == list(rows):
+            capacity = {j: max(capacity[j], n) for j, n in c}
+    return tuple((j, size if 2 * n > size else n) for j, n in capacity.items())
 
 
 def _to_numpy(out, lanes: int, keep_params: bool) -> dict:

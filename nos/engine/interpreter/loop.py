@@ -44,21 +44,35 @@ _CACHE: dict = {}
 _MOMENTS = {moment.name: moment for moment in MOMENTS}
 
 
-def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False) -> tuple:
-    return (type(task).__qualname__, task.name, lanes, steps, curve_points, bool(shared_batch), table)
+def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
+              capacities: tuple = ()) -> tuple:
+    return (type(task).__qualname__, task.name, lanes, steps, curve_points, bool(shared_batch), table, tuple(capacities))
 
 
-def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False):
-    """The compiled ``train(program [K,U,5], lr [K], seeds [K], D []) -> dict``, built once per key."""
-    key = cache_key(task, lanes, steps, curve_points, table, shared_batch)
+def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
+                  capacities: tuple = ()):
+    """The compiled ``train(program [K,U,5], lr [K], seeds [K], D [], *subsets) -> dict``, built once per key.
+
+    `capacities`: ((operand row, c), ...) for `compactable` rows of `table` computed for c lanes
+    only; ``train`` then takes, per such row in that order, lanes int32 [c] and slot int32 [K]
+    (`nos.engine.interpreter.kernel.subset_of_lanes`). Empty: every row for every lane.
+    """
+    key = cache_key(task, lanes, steps, curve_points, table, shared_batch, capacities)
     if key not in _CACHE:
-        _CACHE[key] = _build(task, lanes, steps, curve_points, table, bool(shared_batch), key)
+        _CACHE[key] = _build(task, lanes, steps, curve_points, table, bool(shared_batch), tuple(capacities), key)
     return _CACHE[key]
 
 
 def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batch: bool = False) -> list:
     """Row tables of the loops already built for this task, K, T, C and batch sharing (any U)."""
-    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch)[:-1]
+    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch)[:-2]
+    return list(dict.fromkeys(key[-2] for key in _CACHE if key[:-2] == prefix))
+
+
+def compiled_capacities(task, lanes: int, steps: int, curve_points: int, table: RowTable,
+                        shared_batch: bool = False) -> list:
+    """`capacities` of the loops already built for this task, K, T, C, batch sharing and row table."""
+    prefix = cache_key(task, lanes, steps, curve_points, table, shared_batch)[:-1]
     return [key[-1] for key in _CACHE if key[:-1] == prefix]
 
 
@@ -74,7 +88,7 @@ def curve_windows(steps: int, curve_points: int) -> tuple[int, int]:
     return points, steps // points
 
 
-def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool, key):
+def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool, capacities, key):
     points, stride = curve_windows(steps, curve_points)
     slots = table.state
     positions = task.training_order
@@ -84,10 +98,15 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
         tf.TensorSpec([lanes], tf.int32, name="seeds"),
         tf.TensorSpec([], tf.float32, name="decay_steps"),
     ]
+    for row, capacity in capacities:
+        signature += [tf.TensorSpec([capacity], tf.int32, name=f"lanes_{row}"),
+                      tf.TensorSpec([lanes], tf.int32, name=f"slot_{row}")]
 
     @tf.function(jit_compile=True, input_signature=signature, autograph=False)
-    def train(program, learning_rates, seeds, decay_steps):
+    def train(program, learning_rates, seeds, decay_steps, *subset_tensors):
         TRACES[key] += 1
+        subsets = {row: subset_tensors[2 * i : 2 * i + 2] for i, (row, capacity) in enumerate(capacities)
+                   if capacity < lanes}
         lr = learning_rates[:, None]
         keys = lane_keys(seeds) if table.stochastic else None
 
@@ -105,7 +124,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
                 g=g, w=params, t=tf.cast(s + 1, tf.float32), decay_steps=decay_steps,
                 keys=None if keys is None else step_keys(keys, s), positions=positions, **state,
             )
-            new_params = params - lr * direction(program, ctx, table)
+            new_params = params - lr * direction(program, ctx, table, subsets)
             finite = tf.reduce_all(tf.math.is_finite(g) & tf.math.is_finite(new_params), axis=1)
             ok = alive & tf.math.is_finite(loss) & finite
             params = tf.where(ok[:, None], new_params, params)
