@@ -195,7 +195,18 @@ def compactable(table: RowTable) -> tuple[int, ...]:
     The heavy ones (`_heavy`: read from state or random draws), which wide positions read from a
     stack written every step: a random draw (a hash and Φ⁻¹ per element) costs several times an
     ordinary row, and each stacked row is a [K, P] write, while a batch's lanes rarely read most.
+    Only in a table with two wide positions or more: XLA writes the stack once for several
+    readers, but fuses it into a single reader, where a per-element branch over its parts costs
+    more than the rows saved (a table of a few rules has no wide position at all).
     """
+    n_operands = len(table.grammar.operands)
+    wide = sum(
+        len([j for j in fields[slot] if j < n_operands]) > GATHER_FROM
+        for i, fields in enumerate(table.allowed)
+        for slot in ((0, 1) if table.uses_second_argument(i) else (0,))
+    )
+    if wide < 2:
+        return ()
     return tuple(j for j in table.operands if _heavy(table.grammar.operands[j]))
 
 
