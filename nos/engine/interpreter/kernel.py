@@ -83,6 +83,14 @@ class LaneContext:
         fields = ("g", "w", "m", "v", "y", "t", "decay_steps", "keys", "positions")
         return LaneContext(**{name: getattr(self, name) for name in fields}, site=site)
 
+    def first(self, count: int) -> LaneContext:
+        """The same context for lanes 0..count-1 only: [count, P] tensors."""
+        def rows(value):
+            return None if value is None else value[:count]
+
+        fields = {name: rows(getattr(self, name)) for name in ("g", "w", "m", "v", "y", "keys")}
+        return LaneContext(**fields, t=self.t, decay_steps=self.decay_steps, site=self.site, positions=self.positions)
+
     def of_lanes(self, lanes) -> LaneContext:
         """The same context restricted to the lanes `lanes` (int32 [c], repeats allowed): [c, P] tensors."""
         def rows(value):
@@ -141,8 +149,8 @@ class _Operands:
     row n at k·n + n), so XLA computes them once per step for c lanes, never per reader.
     """
 
-    def __init__(self, values: dict, grammar, compact=None):
-        self.values = values
+    def __init__(self, values: dict, grammar, lanes: int, compact=None):
+        self.values, self.lanes = values, lanes
         self.compact = compact or {}
         self.full = sorted(j for j in values if _heavy(grammar.operands[j]))
         self.stacked = sorted(self.full + list(self.compact))
@@ -162,23 +170,31 @@ class _Operands:
         return tf.concat(columns, axis=1)
 
     def select(self, index, allowed, outputs: dict, n_operands: int):
-        """Per lane, operand `index` (an operand row, or n_operands + unit for a unit output)."""
+        """Per lane, operand `index` (an operand row, or n_operands + unit for a unit output).
+
+        `index` [c, 1] may cover the first c lanes only: so does the selection.
+        """
+        count = index.shape[0]
+
+        def first(value):
+            return value if value.shape[0] == count else value[:count]
+
         operand_rows = [j for j in allowed if j < n_operands]
-        units = {j: outputs[j - n_operands] for j in allowed if j >= n_operands}
+        units = {j: first(outputs[j - n_operands]) for j in allowed if j >= n_operands}
         stacked = [j for j in self.stacked if j in operand_rows]
         compact = any(j in self.compact for j in operand_rows)
         if (len(operand_rows) <= GATHER_FROM and not compact) or not stacked:
-            return pick(index, {**{j: self.values[j] for j in operand_rows}, **units})
+            return pick(index, {**{j: first(self.values[j]) for j in operand_rows}, **units})
         if self._stack is None:
             parts = [self.compact[j][0] for j in sorted(self.compact)]
             if self.full:
                 full = tf.stack([self.values[j] for j in self.full], axis=1)
                 parts.insert(0, tf.reshape(full, [-1, full.shape[-1]]))
             self._stack = tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-            self._address = self._addresses(index.shape[0], n_operands)
-        row = tf.gather(self._address, tf.minimum(index, n_operands - 1), batch_dims=1)[:, 0]
+            self._address = self._addresses(self.lanes, n_operands)
+        row = tf.gather(first(self._address), tf.minimum(index, n_operands - 1), batch_dims=1)[:, 0]
         chosen = tf.gather(self._stack, row)
-        light = {j: self.values[j] for j in operand_rows if j not in stacked}
+        light = {j: first(self.values[j]) for j in operand_rows if j not in stacked}
         for j, value in {**light, **units}.items():
             chosen = tf.where(tf.equal(index, j), value, chosen)
         return chosen
@@ -210,27 +226,47 @@ def compactable(table: RowTable) -> tuple[int, ...]:
     return tuple(j for j in table.operands if _heavy(table.grammar.operands[j]))
 
 
-def subset_of_lanes(programs: np.ndarray, row: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lanes int32 [capacity], slot int32 [K]): the lanes of `programs` [K, U, 5] that read operand
-    `row`, padded with repeats, and each lane's position among them (0 for the others).
+def subset_of_lanes(programs: np.ndarray, row: int, capacity: int, lanes: int | None = None):
+    """(lanes int32 [capacity], slot int32 [K]): the lanes of `programs` [n, U, 5] that read operand
+    `row`, padded with repeats, and each lane's position among them (0 for the others). K =
+    `lanes` (default n): lanes n..K-1 pad a chunk, their results unused, and get no row.
     """
     programs = np.asarray(programs)
     users = np.flatnonzero((programs[:, :, :2] == row).any(axis=(1, 2))).astype(np.int32)
     if len(users) > capacity:
         raise ValueError(f"{len(users)} lanes read operand {row}; the kernel computes it for {capacity}")
-    lanes = np.concatenate([users, np.full(capacity - len(users), users[0] if len(users) else 0, np.int32)])
-    slot = np.zeros(len(programs), np.int32)
+    chosen = np.concatenate([users, np.full(capacity - len(users), users[0] if len(users) else 0, np.int32)])
+    slot = np.zeros(len(programs) if lanes is None else lanes, np.int32)
     slot[users] = np.arange(len(users), dtype=np.int32)
-    return lanes, slot
+    return chosen, slot
 
 
-def direction(program, ctx: LaneContext, table: RowTable, subsets=None):
+def last_units(programs: np.ndarray, grammar) -> np.ndarray:
+    """int [K]: each program's last unit that is not a pass-through unit of `pad_programs`."""
+    programs = np.asarray(programs)
+    n_operands = len(grammar.operands)
+    identity, keep = grammar.unary.index(grammar.identity), grammar.binary.index(grammar.keep_left)
+    units = np.arange(programs.shape[1])
+    passing = ((programs[:, :, 0] == n_operands + units - 1) & (programs[:, :, 1] == 0) & (programs[:, :, 2] == identity)
+               & (programs[:, :, 3] == identity) & (programs[:, :, 4] == keep))
+    real = ~passing
+    real[:, 0] = True
+    return programs.shape[1] - 1 - np.argmax(real[:, ::-1], axis=1)
+
+
+def direction(program, ctx: LaneContext, table: RowTable, subsets=None, unit_lanes=()):
     """The update direction d [K, P] of every lane; program is int32 [K, U, 5] within `table`.
 
     `subsets` maps some of the `compactable` operand rows to (lanes [c], slot [K]) of
     `subset_of_lanes`: such a row is computed for those c lanes only and every lane reads it at
     its slot. A lane outside the subset must not select the row (its value there is another
     lane's); its numbers are those of the row computed for all lanes.
+
+    `unit_lanes` (c_0, .., c_{U-1}): unit i is computed for lanes 0..c_i-1 only, and the others
+    take unit i-1's output, which is unit i's when it is a pass-through unit: lanes sorted by
+    `last_units`, latest first, with c_i >= the number of lanes whose last unit is i or later
+    (lanes that pad a chunk, whose results are unused, may come last and be left out).
+    Most rules of a search have fewer units than the table; a padding unit costs as much as any.
     """
     grammar = table.grammar
     n_operands = len(grammar.operands)
@@ -244,16 +280,22 @@ def direction(program, ctx: LaneContext, table: RowTable, subsets=None):
             compact[j] = (grammar.operands[j].value(part) * tf.ones_like(part.g), slot)
         else:
             values[j] = grammar.operands[j].value(ctx.at(j)) * ones
-    operands = _Operands(values, grammar, compact)
+    lanes = program.shape[0]
+    operands = _Operands(values, grammar, lanes, compact)
     outputs = {}
     for i, allowed in enumerate(table.allowed):
-        fields = [program[:, i, f : f + 1] for f in range(5)]
+        count = unit_lanes[i] if unit_lanes and i > 0 else lanes
+        part = ctx if count == lanes else ctx.first(count)
+        fields = [program[:count, i, f : f + 1] for f in range(5)]
         arguments = []
         for slot in (0, 1) if table.uses_second_argument(i) else (0,):
             x = operands.select(fields[slot], allowed[slot], outputs, n_operands)
-            site = ctx.at(SITE_UNARY + 2 * i + slot)
+            site = part.at(SITE_UNARY + 2 * i + slot)
             arguments.append(pick(fields[2 + slot], {j: grammar.unary[j].value(site, x) for j in allowed[2 + slot]}))
         if len(arguments) == 1:
             arguments.append(None)
-        outputs[i] = pick(fields[4], {j: grammar.binary[j].value(ctx, *arguments) for j in allowed[4]})
-    return outputs[len(table.allowed) - 1]
+        outputs[i] = pick(fields[4], {j: grammar.binary[j].value(part, *arguments) for j in allowed[4]})
+    # lanes c_{i+1}..c_i - 1 end with unit i (c_U = 0)
+    ends = [outputs[i].shape[0] for i in range(1, len(outputs))] + [0]
+    parts = [outputs[i][ends[i]:] for i in reversed(range(len(outputs))) if outputs[i].shape[0] > ends[i]]
+    return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
-from nos.engine.interpreter.kernel import compactable, subset_of_lanes
+from nos.engine.interpreter.kernel import compactable, last_units, subset_of_lanes
 from nos.engine.interpreter.loop import (compiled_capacities, compiled_loop, compiled_sizes, compiled_tables,
                                          curve_windows)
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
@@ -141,18 +141,26 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared))
     programs = pad_programs(programs, table.units, grammar)
     padded_chunks = [np.concatenate([index, np.full(size - len(index), index[0])]) for index in chunks]
-    capacities = choose_capacities([programs[p] for p in padded_chunks], table, size,
+    # a chunk's padding lanes (results unused) take no part in the capacities and come last
+    capacities = choose_capacities([programs[index] for index in chunks], table, size,
                                    compiled_capacities(task, size, steps, curve_points, table, shared))
+    orders = [np.arange(size)] * len(chunks)  # row of the compiled call -> row of the padded chunk
+    if capacities[1]:  # lanes of each chunk sorted by their last unit, latest first (see `direction`)
+        last = last_units(programs, grammar)
+        orders = [np.concatenate([np.argsort(-last[index], kind="stable"), np.arange(len(index), size)])
+                  for index in chunks]
     train = compiled_loop(task, size, steps, curve_points, table, shared, capacities)
     horizon = tf.constant(float(steps if decay_steps is None else decay_steps), tf.float32)
     started = time.perf_counter()
     outputs = []
     bar = _progress_bar(n, task.name) if progress else None
-    for index, padded in zip(chunks, padded_chunks):
-        subsets = [tf.constant(a) for row, c in capacities for a in subset_of_lanes(programs[padded], row, c)]
+    for index, padded, order in zip(chunks, padded_chunks, orders):
+        padded = padded[order]
+        subsets = [tf.constant(a) for row, c in capacities[0]
+                   for a in subset_of_lanes(programs[padded[:len(index)]], row, c, size)]
         out = train(tf.constant(programs[padded]), tf.constant(learning_rates[padded]),
                     tf.constant(seeds[padded]), horizon, *subsets)
-        outputs.append(_to_numpy(out, len(index), keep_params))
+        outputs.append(_to_numpy(out, np.argsort(order)[:len(index)], keep_params))
         if bar is not None:
             bar.update(len(index))
     if bar is not None:
@@ -197,34 +205,44 @@ def choose_table(rows, programs, grammar, compiled=()) -> RowTable:
 
 
 def choose_capacities(chunk_programs, table: RowTable, size: int, compiled=()) -> tuple:
-    """((operand row, c), ...): for each `compactable` row of `table`, how many of a chunk's `size`
-    lanes the kernel computes it for (see `nos.engine.interpreter.kernel.direction`).
+    """(rows, units): how many of a chunk's `size` lanes the kernel computes each `compactable`
+    operand row for, ((row, c), ...), and each unit for, (c_0, ..) (see `kernel.direction`).
 
-    The smallest of the `compiled` capacities that holds every chunk's readers of each row, else
-    the readers rounded up to a power of two, at least ``size / COMPACT_FLOOR``, joined with the
-    compiled capacities (so a search's kernel grows a few times at most, then stops retracing).
-    A row read by more than half the lanes is computed for all of them (c = ``size``).
+    None of either for a table with no compactable row: ((), ()). Else the smallest of the
+    `compiled` capacities that holds every chunk's lanes, or the lanes rounded up to a power of
+    two, at least ``size / COMPACT_FLOOR``, joined with the compiled capacities (so a search's
+    kernel grows a few times at most, then stops retracing); c = ``size`` over half the lanes.
     """
     rows = compactable(table)
     if not rows:
-        return ()
+        return (), ()
+    grammar = table.grammar
     need = {j: max(int((p[:, :, :2] == j).any(axis=(1, 2)).sum()) for p in chunk_programs) for j in rows}
-    covering = [c for c in compiled if [j for j, _ in c] == list(rows) and all(n >= need[j] for j, n in c)]
+    last = [last_units(p, grammar) for p in chunk_programs]
+    need_units = [size] + [max(int((lu >= i).sum()) for lu in last) for i in range(1, table.units)]
+    wanted = [need[j] for j in rows] + need_units
+    same = [c for c in compiled if [j for j, _ in c[0]] == list(rows) and len(c[1]) == table.units]
+
+    def flat(capacities):
+        return [n for _, n in capacities[0]] + list(capacities[1])
+
+    covering = [c for c in same if all(n >= w for n, w in zip(flat(c), wanted))]
     if covering:
-        return min(covering, key=lambda c: sum(n for _, n in c))
-    capacity = {j: max(-(-size // COMPACT_FLOOR), 1 << max(need[j] - 1, 0).bit_length()) for j in rows}
-    for c in compiled:
-        if [j for j, _ in c] == list(rows):
-            capacity = {j: max(capacity[j], n) for j, n in c}
-    return tuple((j, size if 2 * n > size else n) for j, n in capacity.items())
+        return min(covering, key=lambda c: sum(flat(c)))
+    capacity = [max(-(-size // COMPACT_FLOOR), 1 << max(w - 1, 0).bit_length()) for w in wanted]
+    for c in same:
+        capacity = [max(a, b) for a, b in zip(capacity, flat(c))]
+    capacity = [size if 2 * n > size else n for n in capacity]
+    return tuple(zip(rows, capacity[:len(rows)])), tuple(capacity[len(rows):])
 
 
-def _to_numpy(out, lanes: int, keep_params: bool) -> dict:
+def _to_numpy(out, rows, keep_params: bool) -> dict:
+    """The outputs of the chunk's lanes: `rows` of the compiled call's, in the chunk's order."""
     return {
-        "curve": out["curve"].numpy()[:lanes],
-        "diverged_at": out["diverged_at"].numpy()[:lanes],
-        "validation": {k: v.numpy()[:lanes] for k, v in out["validation"].items()},
-        "params": out["params"].numpy()[:lanes] if keep_params else None,
+        "curve": out["curve"].numpy()[rows],
+        "diverged_at": out["diverged_at"].numpy()[rows],
+        "validation": {k: v.numpy()[rows] for k, v in out["validation"].items()},
+        "params": out["params"].numpy()[rows] if keep_params else None,
     }
 
 

@@ -45,21 +45,25 @@ _MOMENTS = {moment.name: moment for moment in MOMENTS}
 
 
 def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
-              capacities: tuple = ()) -> tuple:
-    return (type(task).__qualname__, task.name, lanes, steps, curve_points, bool(shared_batch), table, tuple(capacities))
+              capacities: tuple = ((), ())) -> tuple:
+    rows, units = capacities
+    return (type(task).__qualname__, task.name, lanes, steps, curve_points, bool(shared_batch), table,
+            (tuple(rows), tuple(units)))
 
 
 def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
-                  capacities: tuple = ()):
+                  capacities: tuple = ((), ())):
     """The compiled ``train(program [K,U,5], lr [K], seeds [K], D [], *subsets) -> dict``, built once per key.
 
-    `capacities`: ((operand row, c), ...) for `compactable` rows of `table` computed for c lanes
-    only; ``train`` then takes, per such row in that order, lanes int32 [c] and slot int32 [K]
-    (`nos.engine.interpreter.kernel.subset_of_lanes`). Empty: every row for every lane.
+    `capacities` = (rows, units). rows: ((operand row, c), ...) for `compactable` rows of `table`
+    computed for c lanes only; ``train`` then takes, per such row in that order, lanes int32 [c]
+    and slot int32 [K] (`nos.engine.interpreter.kernel.subset_of_lanes`). units: (c_0, ..), the
+    `unit_lanes` of `nos.engine.interpreter.kernel.direction` (lanes sorted by their last unit).
+    Empty: every row and unit for every lane.
     """
     key = cache_key(task, lanes, steps, curve_points, table, shared_batch, capacities)
     if key not in _CACHE:
-        _CACHE[key] = _build(task, lanes, steps, curve_points, table, bool(shared_batch), tuple(capacities), key)
+        _CACHE[key] = _build(task, lanes, steps, curve_points, table, bool(shared_batch), key[-1], key)
     return _CACHE[key]
 
 
@@ -98,6 +102,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
         tf.TensorSpec([lanes], tf.int32, name="seeds"),
         tf.TensorSpec([], tf.float32, name="decay_steps"),
     ]
+    capacities, unit_lanes = capacities
     for row, capacity in capacities:
         signature += [tf.TensorSpec([capacity], tf.int32, name=f"lanes_{row}"),
                       tf.TensorSpec([lanes], tf.int32, name=f"slot_{row}")]
@@ -124,7 +129,7 @@ def _build(task, lanes: int, steps: int, curve_points: int, table: RowTable, sha
                 g=g, w=params, t=tf.cast(s + 1, tf.float32), decay_steps=decay_steps,
                 keys=None if keys is None else step_keys(keys, s), positions=positions, **state,
             )
-            new_params = params - lr * direction(program, ctx, table, subsets)
+            new_params = params - lr * direction(program, ctx, table, subsets, unit_lanes)
             finite = tf.reduce_all(tf.math.is_finite(g) & tf.math.is_finite(new_params), axis=1)
             ok = alive & tf.math.is_finite(loss) & finite
             params = tf.where(ok[:, None], new_params, params)
