@@ -35,7 +35,7 @@ from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import resolve_rule
 
 GROW_TO_FULL = 0.5
-COMPACT_FLOOR = 8  # a random operand row is computed for at least 1/8 of a chunk's lanes
+COMPACT = 4  # a heavy operand row, or a unit after the first, is computed for 1/COMPACT of a chunk's lanes
 
 
 @dataclass
@@ -208,32 +208,23 @@ def choose_capacities(chunk_programs, table: RowTable, size: int, compiled=()) -
     """(rows, units): how many of a chunk's `size` lanes the kernel computes each `compactable`
     operand row for, ((row, c), ...), and each unit for, (c_0, ..) (see `kernel.direction`).
 
-    None of either for a table with no compactable row: ((), ()). Else the smallest of the
-    `compiled` capacities that holds every chunk's lanes, or the lanes rounded up to a power of
-    two, at least ``size / COMPACT_FLOOR``, joined with the compiled capacities (so a search's
-    kernel grows a few times at most, then stops retracing); c = ``size`` over half the lanes.
+    A fixed share, ``size / COMPACT`` (random 3-unit rules, 4 learning rates each: about 1 in
+    10 lanes read a given row, 1 in 8 reach unit 1), so that a search's batches share one loop.
+    A call whose chunks do not fit it gets the loop computing every row and unit for every lane,
+    ((), ()), and so does every later call once that one is compiled and the other is not: at
+    most two loops per table. A table with no compactable row always gets ((), ()).
     """
     rows = compactable(table)
     if not rows:
         return (), ()
-    grammar = table.grammar
-    need = {j: max(int((p[:, :, :2] == j).any(axis=(1, 2)).sum()) for p in chunk_programs) for j in rows}
-    last = [last_units(p, grammar) for p in chunk_programs]
-    need_units = [size] + [max(int((lu >= i).sum()) for lu in last) for i in range(1, table.units)]
-    wanted = [need[j] for j in rows] + need_units
-    same = [c for c in compiled if [j for j, _ in c[0]] == list(rows) and len(c[1]) == table.units]
-
-    def flat(capacities):
-        return [n for _, n in capacities[0]] + list(capacities[1])
-
-    covering = [c for c in same if all(n >= w for n, w in zip(flat(c), wanted))]
-    if covering:
-        return min(covering, key=lambda c: sum(flat(c)))
-    capacity = [max(-(-size // COMPACT_FLOOR), 1 << max(w - 1, 0).bit_length()) for w in wanted]
-    for c in same:
-        capacity = [max(a, b) for a, b in zip(capacity, flat(c))]
-    capacity = [size if 2 * n > size else n for n in capacity]
-    return tuple(zip(rows, capacity[:len(rows)])), tuple(capacity[len(rows):])
+    share = -(-size // COMPACT)
+    fixed = (tuple((j, share) for j in rows), (size,) + (share,) * (table.units - 1))
+    last = [last_units(p, table.grammar) for p in chunk_programs]
+    fits = all(int((p[:, :, :2] == j).any(axis=(1, 2)).sum()) <= share for p in chunk_programs for j in rows) and all(
+        int((lu >= 1).sum()) <= share for lu in last)
+    if fits and (fixed in compiled or ((), ()) not in compiled):
+        return fixed
+    return (), ()
 
 
 def _to_numpy(out, rows, keep_params: bool) -> dict:
