@@ -284,7 +284,7 @@ def direction(program, ctx: LaneContext, table: RowTable, subsets=None, unit_lan
     operands = _Operands(values, grammar, lanes, compact)
     outputs = {}
     for i, allowed in enumerate(table.allowed):
-        count = unit_lanes[i] if unit_lanes and i > 0 else lanes
+        count = min(unit_lanes[1 : i + 1], default=lanes) if unit_lanes else lanes
         part = ctx if count == lanes else ctx.first(count)
         fields = [program[:count, i, f : f + 1] for f in range(5)]
         arguments = []

@@ -29,8 +29,7 @@ import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
 from nos.engine.interpreter.kernel import compactable, last_units, subset_of_lanes
-from nos.engine.interpreter.loop import (compiled_capacities, compiled_loop, compiled_sizes, compiled_tables,
-                                         curve_windows)
+from nos.engine.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import resolve_rule
 
@@ -140,10 +139,10 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
                    default=size)
     table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared))
     programs = pad_programs(programs, table.units, grammar)
+    capacities = choose_capacities(table, size)
+    if capacities[1]:
+        chunks = [part for index in chunks for part in fit_chunk(index, programs, table, capacities)]
     padded_chunks = [np.concatenate([index, np.full(size - len(index), index[0])]) for index in chunks]
-    # a chunk's padding lanes (results unused) take no part in the capacities and come last
-    capacities = choose_capacities([programs[index] for index in chunks], table, size,
-                                   compiled_capacities(task, size, steps, curve_points, table, shared))
     orders = [np.arange(size)] * len(chunks)  # row of the compiled call -> row of the padded chunk
     if capacities[1]:  # lanes of each chunk sorted by their last unit, latest first (see `direction`)
         last = last_units(programs, grammar)
@@ -204,27 +203,42 @@ def choose_table(rows, programs, grammar, compiled=()) -> RowTable:
     return full if table.size >= GROW_TO_FULL * full.size else table
 
 
-def choose_capacities(chunk_programs, table: RowTable, size: int, compiled=()) -> tuple:
+def choose_capacities(table: RowTable, size: int) -> tuple:
     """(rows, units): how many of a chunk's `size` lanes the kernel computes each `compactable`
     operand row for, ((row, c), ...), and each unit for, (c_0, ..) (see `kernel.direction`).
 
-    A fixed share, ``size / COMPACT`` (random 3-unit rules, 4 learning rates each: about 1 in
-    10 lanes read a given row, 1 in 8 reach unit 1), so that a search's batches share one loop.
-    A call whose chunks do not fit it gets the loop computing every row and unit for every lane,
-    ((), ()), and so does every later call once that one is compiled and the other is not: at
-    most two loops per table. A table with no compactable row always gets ((), ()).
+    A fixed share, ``size / COMPACT``, for every row and every unit after the first (random
+    3-unit rules, 4 learning rates each: about 1 lane in 10 reads a given row, 1 in 8 reaches
+    unit 1), so that every call of a table runs one compiled loop; `fit_chunk` splits a chunk
+    that exceeds it. ((), ()) for a table with no compactable row: everything for every lane.
     """
     rows = compactable(table)
     if not rows:
         return (), ()
     share = -(-size // COMPACT)
-    fixed = (tuple((j, share) for j in rows), (size,) + (share,) * (table.units - 1))
-    last = [last_units(p, table.grammar) for p in chunk_programs]
-    fits = all(int((p[:, :, :2] == j).any(axis=(1, 2)).sum()) <= share for p in chunk_programs for j in rows) and all(
-        int((lu >= 1).sum()) <= share for lu in last)
-    if fits and (fixed in compiled or ((), ()) not in compiled):
-        return fixed
-    return (), ()
+    return tuple((j, share) for j in rows), (size,) + (share,) * (table.units - 1)
+
+
+def fit_chunk(index, programs, table: RowTable, capacities) -> list:
+    """`index` (a chunk's lanes) split, in order, into chunks whose lanes fit `capacities`.
+
+    Padding lanes take no part: a chunk's lanes come first, sorted by their last unit, then the
+    padding, which the kernel computes only as far as the capacities leave room.
+    """
+    rows, units = capacities
+    reads = np.stack([(programs[index][:, :, :2] == j).any(axis=(1, 2)) for j, _ in rows], axis=1)
+    last = last_units(programs[index], table.grammar)
+    reach = np.stack([last >= i for i in range(len(units))], axis=1)
+    wants = np.concatenate([reads, reach], axis=1).astype(int)
+    limits = np.asarray([c for _, c in rows] + list(units))
+    parts, start, used = [], 0, np.zeros_like(limits)
+    for n, want in enumerate(wants):
+        if np.any(used + want > limits):
+            parts.append(index[start:n])
+            start, used = n, np.zeros_like(limits)
+        used += want
+    parts.append(index[start:])
+    return parts
 
 
 def _to_numpy(out, rows, keep_params: bool) -> dict:

@@ -15,7 +15,7 @@ takes the diverging step's update and is frozen after it: gating the state by th
 alive rather than by a whole-row finiteness test lets XLA fuse the state update into the rule's.) The whole loop is one ``tf.function(jit_compile=True)`` around a
 ``tf.while_loop`` over steps. Rules, learning rates, seeds and the decay horizon D are tensor
 arguments, so a new batch of rules runs the same compiled program: `compiled_loop` caches one
-per (task, K, T, curve points, shared batch, row table), and `TRACES` counts how often each was
+per (task, K, T, curve points, shared batch, row table, capacities), and `TRACES` counts how often each was
 traced.
 
 The loop holds w in the task's ``training_order`` (see `nos.engine.tasks.base`): permuted once after
@@ -71,13 +71,6 @@ def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batc
     """Row tables of the loops already built for this task, K, T, C and batch sharing (any U)."""
     prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch)[:-2]
     return list(dict.fromkeys(key[-2] for key in _CACHE if key[:-2] == prefix))
-
-
-def compiled_capacities(task, lanes: int, steps: int, curve_points: int, table: RowTable,
-                        shared_batch: bool = False) -> list:
-    """`capacities` of the loops already built for this task, K, T, C, batch sharing and row table."""
-    prefix = cache_key(task, lanes, steps, curve_points, table, shared_batch)[:-1]
-    return [key[-1] for key in _CACHE if key[:-1] == prefix]
 
 
 def compiled_sizes(task, steps: int, curve_points: int, shared_batch: bool = False) -> set:
