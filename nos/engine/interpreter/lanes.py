@@ -17,6 +17,11 @@ kernel that already covers the rules is reused, else one is compiled for the row
 joined with what earlier calls needed, and for the whole grammar once that is most of it. An
 evaluation of a few rules thus pays only for their rows; a search stops retracing after its
 first batches, or at once with ``rows="grammar"``.
+
+Compaction. In a table with wide positions (the whole grammar's), the heavy operand rows (state
+reads, random draws) and every unit after the first are computed for a fixed share of a
+chunk's lanes only (`choose_capacities`): each chunk's lanes are sorted by their last real unit
+and a chunk whose lanes exceed a share is split (`fit_chunk`). Same numbers, one loop per table.
 """
 
 from __future__ import annotations
