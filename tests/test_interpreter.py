@@ -305,19 +305,6 @@ def test_the_row_table_does_not_change_the_numbers():
     np.testing.assert_array_equal(exact.validation["loss"], full.validation["loss"])
 
 
-def test_the_whole_grammar_kernel_computes_rows_and_units_only_for_their_lanes_with_the_same_numbers():
-    """Heavy operand rows and units after the first run for a share of the lanes (a chunk over it
-    is split); the lanes of a chunk are sorted by their last unit. None of it shows in the numbers."""
-    rules = ["noise + g", "anoise*g", "noise*sign(m)", "adam", "noise - g", "exp(y)*g3", "sgd", "drop(adam, 0.5)",
-             "powersign", "log(abs(v))*clip(g, 0.001)"] * 2
-    before = sum(TRACES.values())
-    full = run_lanes("quadratic", rules, 1e-2, 3, 9, rows=RowTable.full(GRAMMAR, 4), lanes_per_chunk=16)
-    assert sum(TRACES.values()) == before + 1
-    exact = run_lanes("quadratic", rules, 1e-2, 3, 9, rows="exact", lanes_per_chunk=16)
-    np.testing.assert_array_equal(full.curves, exact.curves)
-    np.testing.assert_array_equal(full.validation["loss"], exact.validation["loss"])
-
-
 def test_reuse_shapes_pads_a_small_call_into_a_compiled_loop_with_the_same_numbers():
     table = RowTable.full(GRAMMAR, 2)
     rules = ["powersign", "g*sign(m)", "noise + g", "drop(adam, 0.5)", "sgd"]

@@ -83,22 +83,6 @@ class LaneContext:
         fields = ("g", "w", "m", "v", "y", "t", "decay_steps", "keys", "positions")
         return LaneContext(**{name: getattr(self, name) for name in fields}, site=site)
 
-    def first(self, count: int) -> LaneContext:
-        """The same context for lanes 0..count-1 only: [count, P] tensors."""
-        def rows(value):
-            return None if value is None else value[:count]
-
-        fields = {name: rows(getattr(self, name)) for name in ("g", "w", "m", "v", "y", "keys")}
-        return LaneContext(**fields, t=self.t, decay_steps=self.decay_steps, site=self.site, positions=self.positions)
-
-    def of_lanes(self, lanes) -> LaneContext:
-        """The same context restricted to the lanes `lanes` (int32 [c], repeats allowed): [c, P] tensors."""
-        def rows(value):
-            return None if value is None else tf.gather(value, lanes)
-
-        fields = {name: rows(getattr(self, name)) for name in ("g", "w", "m", "v", "y", "keys")}
-        return LaneContext(**fields, t=self.t, decay_steps=self.decay_steps, site=self.site, positions=self.positions)
-
     def uniform(self, like):
         """Uniform draws in (0, 1), [K, P], for this (seed, step, site)."""
         if "uniform" not in self._draws:
@@ -143,58 +127,27 @@ class _Operands:
     every fusion that consumes the selection; a gather reads one, from a stack written once per
     step. Wide positions therefore where-chain the operands that are cheap functions of g and w
     and gather the others (state, random draws) from a stack of those only.
-
-    `compact` rows ({row: (values [c, P], slot [K])}, computed for c lanes only) are always read
-    by gather: the stack holds their c rows after the K·n rows of the others (lane k, stacked
-    row n at k·n + n), so XLA computes them once per step for c lanes, never per reader.
     """
 
-    def __init__(self, values: dict, grammar, lanes: int, compact=None):
-        self.values, self.lanes = values, lanes
-        self.compact = compact or {}
-        self.full = sorted(j for j in values if _heavy(grammar.operands[j]))
-        self.stacked = sorted(self.full + list(self.compact))
+    def __init__(self, values: dict, grammar):
+        self.values = values
+        self.stacked = sorted(j for j in values if _heavy(grammar.operands[j]))
         self._stack = None
 
-    def _addresses(self, lanes: int, n_operands: int):
-        """int32 [K, n_operands]: each lane's row of the stack for each stacked operand (else 0)."""
-        k = tf.range(lanes)[:, None]
-        columns = [tf.zeros_like(k)] * n_operands
-        for position, j in enumerate(self.full):
-            columns[j] = k * len(self.full) + position
-        offset = lanes * len(self.full)
-        for j in sorted(self.compact):
-            values, slot = self.compact[j]
-            columns[j] = offset + slot[:, None]
-            offset += values.shape[0]
-        return tf.concat(columns, axis=1)
-
     def select(self, index, allowed, outputs: dict, n_operands: int):
-        """Per lane, operand `index` (an operand row, or n_operands + unit for a unit output).
-
-        `index` [c, 1] may cover the first c lanes only: so does the selection.
-        """
-        count = index.shape[0]
-
-        def first(value):
-            return value if value.shape[0] == count else value[:count]
-
+        """Per lane, operand `index` (an operand row, or n_operands + unit for a unit output)."""
         operand_rows = [j for j in allowed if j < n_operands]
-        units = {j: first(outputs[j - n_operands]) for j in allowed if j >= n_operands}
+        units = {j: outputs[j - n_operands] for j in allowed if j >= n_operands}
         stacked = [j for j in self.stacked if j in operand_rows]
-        compact = any(j in self.compact for j in operand_rows)
-        if (len(operand_rows) <= GATHER_FROM and not compact) or not stacked:
-            return pick(index, {**{j: first(self.values[j]) for j in operand_rows}, **units})
+        if len(operand_rows) <= GATHER_FROM or not stacked:
+            return pick(index, {**{j: self.values[j] for j in operand_rows}, **units})
         if self._stack is None:
-            parts = [self.compact[j][0] for j in sorted(self.compact)]
-            if self.full:
-                full = tf.stack([self.values[j] for j in self.full], axis=1)
-                parts.insert(0, tf.reshape(full, [-1, full.shape[-1]]))
-            self._stack = tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-            self._address = self._addresses(self.lanes, n_operands)
-        row = tf.gather(first(self._address), tf.minimum(index, n_operands - 1), batch_dims=1)[:, 0]
-        chosen = tf.gather(self._stack, row)
-        light = {j: first(self.values[j]) for j in operand_rows if j not in stacked}
+            self._stack = tf.stack([self.values[j] for j in self.stacked], axis=1)
+        position = np.zeros(n_operands, np.int32)
+        position[self.stacked] = np.arange(len(self.stacked))
+        slot = tf.gather(tf.constant(position), tf.minimum(index[:, 0], n_operands - 1))
+        chosen = tf.gather(self._stack, slot[:, None], batch_dims=1)[:, 0]
+        light = {j: self.values[j] for j in operand_rows if j not in stacked}
         for j, value in {**light, **units}.items():
             chosen = tf.where(tf.equal(index, j), value, chosen)
         return chosen
@@ -205,97 +158,21 @@ def _heavy(row) -> bool:
     return bool(row.needs) or row.stochastic
 
 
-def compactable(table: RowTable) -> tuple[int, ...]:
-    """Operand rows of `table` that `direction` can compute for a subset of the lanes only.
-
-    The heavy ones (`_heavy`: read from state or random draws), which wide positions read from a
-    stack written every step: a random draw (a hash and Φ⁻¹ per element) costs several times an
-    ordinary row, and each stacked row is a [K, P] write, while a batch's lanes rarely read most.
-    Only in a table with two wide positions or more: XLA writes the stack once for several
-    readers, but fuses it into a single reader, where a per-element branch over its parts costs
-    more than the rows saved (a table of a few rules has no wide position at all).
-    """
-    n_operands = len(table.grammar.operands)
-    wide = sum(
-        len([j for j in fields[slot] if j < n_operands]) > GATHER_FROM
-        for i, fields in enumerate(table.allowed)
-        for slot in ((0, 1) if table.uses_second_argument(i) else (0,))
-    )
-    if wide < 2:
-        return ()
-    return tuple(j for j in table.operands if _heavy(table.grammar.operands[j]))
-
-
-def subset_of_lanes(programs: np.ndarray, row: int, capacity: int, lanes: int | None = None):
-    """(lanes int32 [capacity], slot int32 [K]): the lanes of `programs` [n, U, 5] that read operand
-    `row`, padded with repeats, and each lane's position among them (0 for the others). K =
-    `lanes` (default n): lanes n..K-1 pad a chunk, their results unused, and get no row.
-    """
-    programs = np.asarray(programs)
-    users = np.flatnonzero((programs[:, :, :2] == row).any(axis=(1, 2))).astype(np.int32)
-    if len(users) > capacity:
-        raise ValueError(f"{len(users)} lanes read operand {row}; the kernel computes it for {capacity}")
-    chosen = np.concatenate([users, np.full(capacity - len(users), users[0] if len(users) else 0, np.int32)])
-    slot = np.zeros(len(programs) if lanes is None else lanes, np.int32)
-    slot[users] = np.arange(len(users), dtype=np.int32)
-    return chosen, slot
-
-
-def last_units(programs: np.ndarray, grammar) -> np.ndarray:
-    """int [K]: each program's last unit that is not a pass-through unit of `pad_programs`."""
-    programs = np.asarray(programs)
-    n_operands = len(grammar.operands)
-    identity, keep = grammar.unary.index(grammar.identity), grammar.binary.index(grammar.keep_left)
-    units = np.arange(programs.shape[1])
-    passing = ((programs[:, :, 0] == n_operands + units - 1) & (programs[:, :, 1] == 0) & (programs[:, :, 2] == identity)
-               & (programs[:, :, 3] == identity) & (programs[:, :, 4] == keep))
-    real = ~passing
-    real[:, 0] = True
-    return programs.shape[1] - 1 - np.argmax(real[:, ::-1], axis=1)
-
-
-def direction(program, ctx: LaneContext, table: RowTable, subsets=None, unit_lanes=()):
-    """The update direction d [K, P] of every lane; program is int32 [K, U, 5] within `table`.
-
-    `subsets` maps some of the `compactable` operand rows to (lanes [c], slot [K]) of
-    `subset_of_lanes`: such a row is computed for those c lanes only and every lane reads it at
-    its slot. A lane outside the subset must not select the row (its value there is another
-    lane's); its numbers are those of the row computed for all lanes.
-
-    `unit_lanes` (c_0, .., c_{U-1}): unit i is computed for lanes 0..c_i-1 only, and the others
-    take unit i-1's output, which is unit i's when it is a pass-through unit: lanes sorted by
-    `last_units`, latest first, with c_i >= the number of lanes whose last unit is i or later
-    (lanes that pad a chunk, whose results are unused, may come last and be left out).
-    Most rules of a search have fewer units than the table; a padding unit costs as much as any.
-    """
+def direction(program, ctx: LaneContext, table: RowTable):
+    """The update direction d [K, P] of every lane; program is int32 [K, U, 5] within `table`."""
     grammar = table.grammar
     n_operands = len(grammar.operands)
     ones = tf.ones_like(ctx.g)
-    subsets = subsets or {}
-    values, compact = {}, {}
-    for j in table.operands:
-        if j in subsets:
-            lanes, slot = subsets[j]
-            part = ctx.at(j).of_lanes(lanes)
-            compact[j] = (grammar.operands[j].value(part) * tf.ones_like(part.g), slot)
-        else:
-            values[j] = grammar.operands[j].value(ctx.at(j)) * ones
-    lanes = program.shape[0]
-    operands = _Operands(values, grammar, lanes, compact)
+    operands = _Operands({j: grammar.operands[j].value(ctx.at(j)) * ones for j in table.operands}, grammar)
     outputs = {}
     for i, allowed in enumerate(table.allowed):
-        count = min(unit_lanes[1 : i + 1], default=lanes) if unit_lanes else lanes
-        part = ctx if count == lanes else ctx.first(count)
-        fields = [program[:count, i, f : f + 1] for f in range(5)]
+        fields = [program[:, i, f : f + 1] for f in range(5)]
         arguments = []
         for slot in (0, 1) if table.uses_second_argument(i) else (0,):
             x = operands.select(fields[slot], allowed[slot], outputs, n_operands)
-            site = part.at(SITE_UNARY + 2 * i + slot)
+            site = ctx.at(SITE_UNARY + 2 * i + slot)
             arguments.append(pick(fields[2 + slot], {j: grammar.unary[j].value(site, x) for j in allowed[2 + slot]}))
         if len(arguments) == 1:
             arguments.append(None)
-        outputs[i] = pick(fields[4], {j: grammar.binary[j].value(part, *arguments) for j in allowed[4]})
-    # lanes c_{i+1}..c_i - 1 end with unit i (c_U = 0)
-    ends = [outputs[i].shape[0] for i in range(1, len(outputs))] + [0]
-    parts = [outputs[i][ends[i]:] for i in reversed(range(len(outputs))) if outputs[i].shape[0] > ends[i]]
-    return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+        outputs[i] = pick(fields[4], {j: grammar.binary[j].value(ctx, *arguments) for j in allowed[4]})
+    return outputs[len(table.allowed) - 1]

@@ -17,11 +17,6 @@ kernel that already covers the rules is reused, else one is compiled for the row
 joined with what earlier calls needed, and for the whole grammar once that is most of it. An
 evaluation of a few rules thus pays only for their rows; a search stops retracing after its
 first batches, or at once with ``rows="grammar"``.
-
-Compaction. In a table with wide positions (the whole grammar's), the heavy operand rows (state
-reads, random draws) and every unit after the first are computed for a fixed share of a
-chunk's lanes only (`choose_capacities`): each chunk's lanes are sorted by their last real unit
-and a chunk whose lanes exceed a share is split (`fit_chunk`). Same numbers, one loop per table.
 """
 
 from __future__ import annotations
@@ -33,14 +28,12 @@ import numpy as np
 import tensorflow as tf
 
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
-from nos.engine.interpreter.kernel import compactable, last_units, subset_of_lanes
 from nos.engine.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
 from nos.engine.layouts import layout_for
 from nos.limits import LANES_PER_CHUNK, MAX_CHUNK_LANES, MAX_SEED
 from search_space import resolve_rule
 
 GROW_TO_FULL = 0.5
-COMPACT = 4  # a heavy operand row, or a unit after the first, is computed for 1/COMPACT of a chunk's lanes
 
 
 @dataclass
@@ -148,27 +141,16 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
                    default=size)
     table = choose_table(rows, programs, grammar, compiled_tables(task, size, steps, curve_points, shared, layout))
     programs = pad_programs(programs, table.units, grammar)
-    capacities = choose_capacities(table, size)
-    if capacities[1]:
-        chunks = [part for index in chunks for part in fit_chunk(index, programs, table, capacities)]
-    padded_chunks = [np.concatenate([index, np.full(size - len(index), index[0])]) for index in chunks]
-    orders = [np.arange(size)] * len(chunks)  # row of the compiled call -> row of the padded chunk
-    if capacities[1]:  # lanes of each chunk sorted by their last unit, latest first (see `direction`)
-        last = last_units(programs, grammar)
-        orders = [np.concatenate([np.argsort(-last[index], kind="stable"), np.arange(len(index), size)])
-                  for index in chunks]
-    train = compiled_loop(task, size, steps, curve_points, table, shared, layout, capacities)
+    train = compiled_loop(task, size, steps, curve_points, table, shared, layout)
     horizon = tf.constant(float(steps if decay_steps is None else decay_steps), tf.float32)
     started = time.perf_counter()
     outputs = []
     bar = _progress_bar(n, task.name) if progress else None
-    for index, padded, order in zip(chunks, padded_chunks, orders):
-        padded = padded[order]
-        subsets = [tf.constant(a) for row, c in capacities[0]
-                   for a in subset_of_lanes(programs[padded[:len(index)]], row, c, size)]
+    for index in chunks:
+        padded = np.concatenate([index, np.full(size - len(index), index[0])])
         out = train(tf.constant(programs[padded]), tf.constant(learning_rates[padded]),
-                    tf.constant(seeds[padded]), horizon, *subsets)
-        outputs.append(_to_numpy(out, np.argsort(order)[:len(index)], keep_params))
+                    tf.constant(seeds[padded]), horizon)
+        outputs.append(_to_numpy(out, len(index), keep_params))
         if bar is not None:
             bar.update(len(index))
     if bar is not None:
@@ -212,51 +194,12 @@ def choose_table(rows, programs, grammar, compiled=()) -> RowTable:
     return full if table.size >= GROW_TO_FULL * full.size else table
 
 
-def choose_capacities(table: RowTable, size: int) -> tuple:
-    """(rows, units): how many of a chunk's `size` lanes the kernel computes each `compactable`
-    operand row for, ((row, c), ...), and each unit for, (c_0, ..) (see `kernel.direction`).
-
-    A fixed share, ``size / COMPACT``, for every row and every unit after the first (random
-    3-unit rules, 4 learning rates each: about 1 lane in 10 reads a given row, 1 in 8 reaches
-    unit 1), so that every call of a table runs one compiled loop; `fit_chunk` splits a chunk
-    that exceeds it. ((), ()) for a table with no compactable row: everything for every lane.
-    """
-    rows = compactable(table)
-    if not rows:
-        return (), ()
-    share = -(-size // COMPACT)
-    return tuple((j, share) for j in rows), (size,) + (share,) * (table.units - 1)
-
-
-def fit_chunk(index, programs, table: RowTable, capacities) -> list:
-    """`index` (a chunk's lanes) split, in order, into chunks whose lanes fit `capacities`.
-
-    Padding lanes take no part: a chunk's lanes come first, sorted by their last unit, then the
-    padding, which the kernel computes only as far as the capacities leave room.
-    """
-    rows, units = capacities
-    reads = np.stack([(programs[index][:, :, :2] == j).any(axis=(1, 2)) for j, _ in rows], axis=1)
-    last = last_units(programs[index], table.grammar)
-    reach = np.stack([last >= i for i in range(len(units))], axis=1)
-    wants = np.concatenate([reads, reach], axis=1).astype(int)
-    limits = np.asarray([c for _, c in rows] + list(units))
-    parts, start, used = [], 0, np.zeros_like(limits)
-    for n, want in enumerate(wants):
-        if np.any(used + want > limits):
-            parts.append(index[start:n])
-            start, used = n, np.zeros_like(limits)
-        used += want
-    parts.append(index[start:])
-    return parts
-
-
-def _to_numpy(out, rows, keep_params: bool) -> dict:
-    """The outputs of the chunk's lanes: `rows` of the compiled call's, in the chunk's order."""
+def _to_numpy(out, lanes: int, keep_params: bool) -> dict:
     return {
-        "curve": out["curve"].numpy()[rows],
-        "diverged_at": out["diverged_at"].numpy()[rows],
-        "validation": {k: v.numpy()[rows] for k, v in out["validation"].items()},
-        "params": out["params"].numpy()[rows] if keep_params else None,
+        "curve": out["curve"].numpy()[:lanes],
+        "diverged_at": out["diverged_at"].numpy()[:lanes],
+        "validation": {k: v.numpy()[:lanes] for k, v in out["validation"].items()},
+        "params": out["params"].numpy()[:lanes] if keep_params else None,
     }
 
 

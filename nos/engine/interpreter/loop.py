@@ -15,8 +15,8 @@ takes the diverging step's update and is frozen after it: gating the state by th
 alive rather than by a whole-row finiteness test lets XLA fuse the state update into the rule's.) The whole loop is one ``tf.function(jit_compile=True)`` around a
 ``tf.while_loop`` over steps. Rules, learning rates, seeds and the decay horizon D are tensor
 arguments, so a new batch of rules runs the same compiled program: `compiled_loop` caches one
-per (task, layout, K, T, curve points, shared batch, row table, capacities), and `TRACES` counts
-how often each was traced.
+per (task, layout, K, T, curve points, shared batch, row table), and `TRACES` counts how often each
+was traced.
 
 The loss is the task's *layout* (`nos.engine.layouts`, by default ``layout_for(task)``: the task
 family's fast adapter, else the reference ``task.train_loss`` itself). The loop holds w in the
@@ -48,34 +48,26 @@ _MOMENTS = {moment.name: moment for moment in MOMENTS}
 
 
 def cache_key(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
-              layout=None, capacities: tuple = ((), ())) -> tuple:
+              layout=None) -> tuple:
     layout = layout_for(task) if layout is None else layout
-    rows, units = capacities
     return (type(task).__qualname__, task.name, type(layout).__qualname__, lanes, steps, curve_points,
-            bool(shared_batch), table, (tuple(rows), tuple(units)))
+            bool(shared_batch), table)
 
 
 def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool = False,
-                  layout=None, capacities: tuple = ((), ())):
-    """The compiled ``train(program [K,U,5], lr [K], seeds [K], D [], *subsets) -> dict``, built once per key.
-
-    `capacities` = (rows, units). rows: ((operand row, c), ...) for `compactable` rows of `table`
-    computed for c lanes only; ``train`` then takes, per such row in that order, lanes int32 [c]
-    and slot int32 [K] (`nos.engine.interpreter.kernel.subset_of_lanes`). units: (c_0, ..), the
-    `unit_lanes` of `nos.engine.interpreter.kernel.direction` (lanes sorted by their last unit).
-    Empty: every row and unit for every lane.
-    """
+                  layout=None):
+    """The compiled ``train(program [K,U,5], lr [K], seeds [K], D []) -> dict``, built once per key."""
     layout = layout_for(task) if layout is None else layout
-    key = cache_key(task, lanes, steps, curve_points, table, shared_batch, layout, capacities)
+    key = cache_key(task, lanes, steps, curve_points, table, shared_batch, layout)
     if key not in _CACHE:
-        _CACHE[key] = _build(task, layout, lanes, steps, curve_points, table, bool(shared_batch), key[-1], key)
+        _CACHE[key] = _build(task, layout, lanes, steps, curve_points, table, bool(shared_batch), key)
     return _CACHE[key]
 
 
 def compiled_tables(task, lanes: int, steps: int, curve_points: int, shared_batch: bool = False, layout=None) -> list:
     """Row tables of the loops already built for this task, layout, K, T, C and batch sharing (any U)."""
-    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch, layout)[:-2]
-    return list(dict.fromkeys(key[-2] for key in _CACHE if key[:-2] == prefix))
+    prefix = cache_key(task, lanes, steps, curve_points, None, shared_batch, layout)[:-1]
+    return [key[-1] for key in _CACHE if key[:-1] == prefix]
 
 
 def compiled_sizes(task, steps: int, curve_points: int, shared_batch: bool = False, layout=None) -> set:
@@ -90,8 +82,7 @@ def curve_windows(steps: int, curve_points: int) -> tuple[int, int]:
     return points, steps // points
 
 
-def _build(task, layout, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool,
-           capacities, key):
+def _build(task, layout, lanes: int, steps: int, curve_points: int, table: RowTable, shared_batch: bool, key):
     points, stride = curve_windows(steps, curve_points)
     slots = table.state
     positions = layout.order
@@ -101,16 +92,10 @@ def _build(task, layout, lanes: int, steps: int, curve_points: int, table: RowTa
         tf.TensorSpec([lanes], tf.int32, name="seeds"),
         tf.TensorSpec([], tf.float32, name="decay_steps"),
     ]
-    capacities, unit_lanes = capacities
-    for row, capacity in capacities:
-        signature += [tf.TensorSpec([capacity], tf.int32, name=f"lanes_{row}"),
-                      tf.TensorSpec([lanes], tf.int32, name=f"slot_{row}")]
 
     @tf.function(jit_compile=True, input_signature=signature, autograph=False)
-    def train(program, learning_rates, seeds, decay_steps, *subset_tensors):
+    def train(program, learning_rates, seeds, decay_steps):
         TRACES[key] += 1
-        subsets = {row: subset_tensors[2 * i : 2 * i + 2] for i, (row, capacity) in enumerate(capacities)
-                   if capacity < lanes}
         lr = learning_rates[:, None]
         keys = lane_keys(seeds) if table.stochastic else None
 
@@ -128,7 +113,7 @@ def _build(task, layout, lanes: int, steps: int, curve_points: int, table: RowTa
                 g=g, w=params, t=tf.cast(s + 1, tf.float32), decay_steps=decay_steps,
                 keys=None if keys is None else step_keys(keys, s), positions=positions, **state,
             )
-            new_params = params - lr * direction(program, ctx, table, subsets, unit_lanes)
+            new_params = params - lr * direction(program, ctx, table)
             finite = tf.reduce_all(tf.math.is_finite(g) & tf.math.is_finite(new_params), axis=1)
             ok = alive & tf.math.is_finite(loss) & finite
             params = tf.where(ok[:, None], new_params, params)
