@@ -14,7 +14,8 @@ from nos.engine.interpreter import xp as tfnp
 from nos.engine.interpreter.encoding import pad_programs
 from nos.engine.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
 from nos.engine.interpreter.lanes import GROW_TO_FULL, choose_table, plan_chunks
-from nos.engine.interpreter.loop import curve_windows
+from nos.engine.interpreter.loop import compiled_loop, curve_windows
+from nos.engine.tasks import get_task
 from search_space import CATALOG, GRAMMAR, KNOWN_RULES, Rule, parse
 from search_space.context import ema
 from search_space.tokens import slot_masks
@@ -431,3 +432,15 @@ def test_lane_matches_rule_optimizer_on_mlp_digits():
         start = task.init_params(tf.constant([seed]))[0].numpy()
         assert np.abs(expected - start).max() > 1e-2, "training should move the weights"
         np.testing.assert_allclose(lanes.params[lane], expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_the_compiled_loop_pins_no_device_so_an_accelerator_runs_it_when_present():
+    """One XLA cluster (``jit_compile``) and no op or loop-body op placed by hand: TensorFlow's
+    placer then puts the whole loop on a GPU when one is visible, and on the CPU here."""
+    function = compiled_loop(get_task("quadratic"), 4, 5, 1, RowTable.full(GRAMMAR, 1)).get_concrete_function()
+    graph = function.graph.as_graph_def()
+    assert function.function_def.attr["_XlaMustCompile"].b
+    assert graph.library.function  # the while loop's body and condition
+    assert {node.device for node in graph.node} | {
+        node.device for body in graph.library.function for node in body.node_def
+    } == {""}
