@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from nos.engine import compile_cache
 from nos.engine.interpreter.encoding import RowTable, encode, pad_programs
 from nos.engine.interpreter.loop import compiled_loop, compiled_sizes, compiled_tables, curve_windows
 from nos.engine.layouts import layout_for
@@ -155,6 +156,7 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
             bar.update(len(index))
     if bar is not None:
         bar.close()
+    compile_cache.publish()
     given_order = np.argsort(np.concatenate(chunks), kind="stable")
     return _collect(outputs, given_order, steps, curve_points, time.perf_counter() - started, table)
 

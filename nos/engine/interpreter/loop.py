@@ -16,7 +16,7 @@ alive rather than by a whole-row finiteness test lets XLA fuse the state update 
 ``tf.while_loop`` over steps. Rules, learning rates, seeds and the decay horizon D are tensor
 arguments, so a new batch of rules runs the same compiled program: `compiled_loop` caches one
 per (task, layout, K, T, curve points, shared batch, row table), and `TRACES` counts how often each
-was traced.
+was traced; XLA's compilation of a loop is kept on disk between processes (`compile_cache`).
 
 The loss is the task's *layout* (`nos.engine.layouts`, by default ``layout_for(task)``: the task
 family's fast adapter, else the reference ``task.train_loss`` itself). The loop holds w in the
@@ -37,6 +37,7 @@ import collections
 
 import tensorflow as tf
 
+from nos.engine import compile_cache
 from nos.engine.interpreter.encoding import RowTable
 from nos.engine.interpreter.kernel import LaneContext, direction, lane_keys, step_keys
 from nos.engine.layouts import layout_for
@@ -60,6 +61,7 @@ def compiled_loop(task, lanes: int, steps: int, curve_points: int, table: RowTab
     layout = layout_for(task) if layout is None else layout
     key = cache_key(task, lanes, steps, curve_points, table, shared_batch, layout)
     if key not in _CACHE:
+        compile_cache.enable()
         _CACHE[key] = _build(task, layout, lanes, steps, curve_points, table, bool(shared_batch), key)
     return _CACHE[key]
 
