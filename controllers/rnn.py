@@ -108,6 +108,11 @@ class RNNConfig:
     elite_max_prob: float = 1.0
     """p_max: an elite program as likely as this is pulled no further, against a policy that
     collapses onto replaying its elite (1: no cap; 0.05 measured no better, README)."""
+    require_gradient: bool = False
+    """Mask, in sampling and in log π alike, the last unit's tokens that would leave the rule
+    without a gradient dependence (`SearchSpace.gradient_masks`: invalid-action masking, so the
+    policy gradient stays that of the masked policy). Off: the paper's controller, which samples
+    such rules and learns from their reward of 0."""
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -143,11 +148,12 @@ def _check(key, value, kind, ok, wanted):
 class LSTMPolicy:
     """The autoregressive policy over programs of one space: layers, masks and sampler."""
 
-    def __init__(self, masks: np.ndarray, config: RNNConfig, seed: int):
+    def __init__(self, masks: np.ndarray, config: RNNConfig, seed: int, narrow=None):
         self.length, self.vocabulary_size = masks.shape
         self.start_token = self.vocabulary_size
         self.config = config
         self.masks = tf.constant(masks, tf.bool)
+        self.narrow = narrow  # programs [n, 5U] -> bool [n, 5U, V]: masks narrowed per program, or None
         seeds = np.random.SeedSequence(seed).generate_state(5) % (2**31 - 1)
         uniform = lambda k: keras.initializers.RandomUniform(
             -config.init_scale, config.init_scale, seed=int(seeds[k])
@@ -198,14 +204,27 @@ class LSTMPolicy:
         tokens = tf.TensorArray(tf.int32, size=self.length)
         log_prob = tf.zeros([n])
         tiny = np.finfo(np.float32).tiny
+        drawn = tf.zeros([n, self.length], tf.int32)  # the tokens so far; 0 after them
         for step in tf.range(self.length):
             output, state = self.cell(self.embedding(previous), state)
-            logits = self._masked_logits(output, tf.gather(self.masks, step))
+            logits = self._masked_logits(output, self._step_masks(drawn, step))
             u = self.generator.uniform([n, self.vocabulary_size], minval=tiny, maxval=1.0)
             previous = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
             log_prob += tf.gather(tf.nn.log_softmax(logits), previous, axis=1, batch_dims=1)
             tokens = tokens.write(step, previous)
+            drawn = tf.where(tf.range(self.length)[None, :] == step, previous[:, None], drawn)
         return tf.transpose(tokens.stack()), log_prob
+
+    def _masks_of(self, programs) -> tf.Tensor:
+        """bool [5U, V] (no narrowing) or [n, 5U, V]: the masks of each slot of `programs`."""
+        if self.narrow is None:
+            return self.masks
+        masks = tf.numpy_function(self.narrow, [programs], tf.bool, stateful=False)
+        return tf.ensure_shape(masks, [None, self.length, self.vocabulary_size])
+
+    def _step_masks(self, drawn, step) -> tf.Tensor:
+        masks = self._masks_of(drawn)
+        return tf.gather(masks, step) if self.narrow is None else masks[:, step]
 
     def _log_probs(self, tokens, slots):
         """Teacher forcing: log π(x) [n] and the summed per-step entropies [n] of programs x,
@@ -213,7 +232,7 @@ class LSTMPolicy:
         n = tf.shape(tokens)[0]
         previous = tf.concat([tf.fill([n, 1], self.start_token), tokens[:, :-1]], axis=1)
         outputs = self.sequence(self.embedding(previous))
-        log_softmax = tf.nn.log_softmax(self._masked_logits(outputs, self.masks))
+        log_softmax = tf.nn.log_softmax(self._masked_logits(outputs, self._masks_of(tokens)))
         log_prob = tf.gather(log_softmax, tokens, axis=2, batch_dims=2)
         entropy = -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
         return tf.reduce_sum(log_prob * slots, axis=1), tf.reduce_sum(entropy * slots, axis=1)
@@ -227,7 +246,7 @@ class RNNController(Controller):
 
     def __init__(self, space, seed: int = 0, **config):
         super().__init__(space, seed, **config)
-        self.policy = LSTMPolicy(space.masks, self.config, self.seed)
+        self.policy = LSTMPolicy(space.masks, self.config, self.seed, self._narrow())
         self.optimizer = keras.optimizers.Adam(learning_rate=self.config.learning_rate)
         self.optimizer.build(self.policy.trainable_variables)
         self.baseline = MovingAverageBaseline(self.config.baseline_decay)
@@ -345,6 +364,9 @@ class RNNController(Controller):
         stats["controller/restarts"] = float(self.restarts)
         return {**stats, **reward_stats(rewards)}
 
+    def _narrow(self):
+        return self.space.gradient_masks_of if self.config.require_gradient else None
+
     def _credited(self, programs: np.ndarray) -> tf.Tensor:
         """float32 [n, 5U]: the slots whose tokens the loss counts (all, or the live ones)."""
         if self.config.credit == "live":
@@ -354,7 +376,7 @@ class RNNController(Controller):
     def restart(self) -> None:
         """Fresh weights (seeded by seed and restart count), Adam's state, baseline and elite."""
         self.restarts += 1
-        fresh = LSTMPolicy(self.space.masks, self.config, self.seed + 100_003 * self.restarts)
+        fresh = LSTMPolicy(self.space.masks, self.config, self.seed + 100_003 * self.restarts, self._narrow())
         for variable, value in zip(self.policy.trainable_variables, fresh.trainable_variables):
             variable.assign(value)
         for variable in self.optimizer.variables:

@@ -22,6 +22,7 @@ import numpy as np
 
 from search_space.grammar import GRAMMAR, Grammar, is_unit_reference, unit_reference
 from search_space.program import Unit
+from search_space.vocabulary import GRADIENT_SYMBOLS
 
 if TYPE_CHECKING:
     from search_space.rule import Rule
@@ -112,6 +113,10 @@ class SearchSpace:
         self.masks.setflags(write=False)
         self.legal: tuple[np.ndarray, ...] = tuple(np.flatnonzero(mask) for mask in self.masks)
         self._index = {name: i for i, name in enumerate(self.vocabulary)}
+        self.reads_gradient: np.ndarray = np.array(
+            [i < len(grammar.operands) and bool(grammar.operands[i].symbol().free_symbols & GRADIENT_SYMBOLS)
+             for i in range(self.vocabulary_size)])
+        """bool [vocabulary]: the operand tokens whose value depends on g (g, m, v, y and their functions)."""
 
     @property
     def length(self) -> int:
@@ -140,10 +145,72 @@ class SearchSpace:
     def __repr__(self) -> str:
         return f"SearchSpace({self.grammar!r}, units={self.units}, vocabulary={self.vocabulary_size})"
 
-    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
-        """A program drawn uniformly: each slot uniform over its legal tokens."""
+    def sample(self, rng: np.random.Generator, require_gradient: bool = False) -> tuple[int, ...]:
+        """A program drawn uniformly: each slot uniform over its legal tokens.
+
+        With `require_gradient`, the last unit's slots are drawn in order under the masks of
+        `gradient_masks` (its op2 uniform over what reads the gradient when op1 does not, its
+        binary then uniform over all but keep), so the program's output depends on g by
+        construction (`reads_gradient_units`). Each such slot is drawn as above and, when its
+        mask rejects the draw, drawn again uniformly within the mask: the same distribution.
+        """
         picks = rng.integers(0, [len(legal) for legal in self.legal])
-        return tuple(int(legal[k]) for legal, k in zip(self.legal, picks))
+        tokens = [int(legal[k]) for legal, k in zip(self.legal, picks)]
+        if require_gradient:
+            for slot in range(self.length - TOKENS_PER_UNIT, self.length):
+                allowed = np.flatnonzero(self.gradient_masks(tokens[:slot])[slot])
+                if tokens[slot] not in allowed and len(allowed):
+                    tokens[slot] = int(allowed[int(rng.integers(len(allowed)))])
+        return tuple(tokens)
+
+    def reads_gradient_units(self, tokens: Sequence[int]) -> list[bool]:
+        """Per complete unit of `tokens` (a program or a prefix of one), whether its output depends
+        on g structurally: its op1 does, or its op2 does and its binary is not keep(x, y) = x; an
+        operand does when it is a gradient operand (`reads_gradient`) or such a unit's output."""
+        keep = self._index[self.grammar.keep_left.name]
+        units = []
+        for i in range(len(tokens) // TOKENS_PER_UNIT):
+            op1, op2, _, _, binary = tokens[i * TOKENS_PER_UNIT:(i + 1) * TOKENS_PER_UNIT]
+            units.append(self._operand_reads_gradient(op1, units)
+                         or (binary != keep and self._operand_reads_gradient(op2, units)))
+        return units
+
+    def gradient_masks(self, prefix: Sequence[int]) -> np.ndarray:
+        """bool [5U, vocabulary]: `masks` narrowed, given the program's first tokens `prefix`, so that
+        a program completed within them depends on g (see `reads_gradient_units`). Only the last
+        unit is narrowed: its op2 must read the gradient if its op1 does not, and then its binary
+        must not be keep. A narrowing that would leave a slot empty is not applied."""
+        masks = self.masks.copy()
+        op1_slot = self.length - TOKENS_PER_UNIT
+        if len(prefix) <= op1_slot:
+            return masks
+        earlier = self.reads_gradient_units(prefix[:op1_slot])
+        if self._operand_reads_gradient(prefix[op1_slot], earlier):
+            return masks
+        readers = self.reads_gradient | np.array([self._operand_reads_gradient(t, earlier)
+                                                  for t in range(self.vocabulary_size)])
+        for slot, narrowed in ((op1_slot + 1, masks[op1_slot + 1] & readers),
+                               (op1_slot + 4, masks[op1_slot + 4] & (np.arange(self.vocabulary_size)
+                                                                     != self._index[self.grammar.keep_left.name]))):
+            if narrowed.any():
+                masks[slot] = narrowed
+        return masks
+
+    def gradient_masks_of(self, programs) -> np.ndarray:
+        """bool [n, 5U, vocabulary]: each program's `gradient_masks`, every slot narrowed by that
+        program's own earlier tokens (the narrowed slots read only those), so a sampler can pass
+        a half-drawn program whose later tokens are placeholders."""
+        programs = np.asarray(programs).reshape(-1, self.length)
+        out = np.empty((len(programs), self.length, self.vocabulary_size), bool)
+        for row, program in enumerate(programs):
+            out[row] = self.gradient_masks([int(t) for t in program])
+        return out
+
+    def _operand_reads_gradient(self, token: int, units: Sequence[bool]) -> bool:
+        name = self.vocabulary[token]
+        if is_unit_reference(name):
+            return int(name[1:]) < len(units) and units[int(name[1:])]
+        return bool(self.reads_gradient[token])
 
     def mutate(self, tokens: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
         """`tokens` with one slot, drawn uniformly, changed to a different legal token (uniform)."""

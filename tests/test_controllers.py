@@ -71,6 +71,46 @@ def test_samples_are_legal_uniform_per_slot_and_decode_to_their_tokens():
         assert space.decode(tokens).tokens == tuple(tokens)
 
 
+@pytest.mark.parametrize("units", [1, 2, 3])
+def test_require_gradient_draws_programs_whose_output_reads_the_gradient(units):
+    """Uniform draws: about a third fail the validity checks, most for no gradient dependence;
+    under the gradient masks every output reads g by construction, and few fail."""
+    from search_space import rule_problem
+
+    space = SearchSpace(GRAMMAR, units=units)
+    failed = {}
+    for require_gradient in (False, True):
+        rng = np.random.default_rng(units)
+        programs = [space.sample(rng, require_gradient) for _ in range(400)]
+        problems = [rule_problem(space.decode(p)) for p in programs]
+        failed[require_gradient] = sum(p is not None for p in problems) / len(problems)
+        if require_gradient:
+            assert all(space.reads_gradient_units(p)[-1] for p in programs)
+            # structure is not algebra: (g - g)·2 reads g and cancels it; that is rare
+            assert problems.count("the update does not depend on the gradient") <= 4
+            masks = space.gradient_masks_of(programs)
+            assert masks[np.arange(len(programs))[:, None], np.arange(space.length), np.array(programs)].all()
+    assert failed[False] > 0.25 and failed[True] < 0.15, failed
+
+
+def test_require_gradient_draws_uniformly_within_the_narrowed_masks():
+    space = SearchSpace(SMALL, units=2)
+    rng = np.random.default_rng(3)
+    programs = np.array([space.sample(rng, require_gradient=True) for _ in range(6000)])
+    op1, op2, binary = programs[:, 5], programs[:, 6], programs[:, 9]
+    free = np.array([space.reads_gradient_units(p[:5])[0] for p in programs])  # u0 reads g
+    op1_reads = space.reads_gradient[op1] | ((op1 == space.vocabulary.index("u0")) & free)
+    narrowed = programs[~op1_reads & free]  # op2 drawn from the readers g, m, sign(g), sign(m), u0
+    readers = [space.vocabulary.index(name) for name in ("g", "m", "sign(g)", "sign(m)", "u0")]
+    counts = np.bincount(narrowed[:, 6], minlength=space.vocabulary_size)
+    assert counts.sum() == counts[readers].sum() > 500
+    expected = len(narrowed) / len(readers)
+    assert np.all(np.abs(counts[readers] - expected) < 5 * math.sqrt(expected)), counts[readers]
+    assert not np.any(binary[~op1_reads] == space.vocabulary.index("keep"))
+    assert np.any(binary[op1_reads] == space.vocabulary.index("keep"))
+    assert np.any(~space.reads_gradient[op2[op1_reads]])  # unconstrained where op1 reads g
+
+
 def test_mutation_changes_exactly_one_slot_to_another_legal_token():
     space = SearchSpace(SMALL, units=2)
     rng = np.random.default_rng(1)
@@ -201,7 +241,7 @@ def test_registry_names_unknown_controllers_and_options():
         make_controller("evolution", space, population=3)
     with pytest.raises(ValueError, match="valid options: algorithm, hidden_size"):
         make_controller("rnn", space, lr=0.1)
-    with pytest.raises(ValueError, match="no option 'x'; valid options: .none."):
+    with pytest.raises(ValueError, match="no option 'x'; valid options: require_gradient"):
         make_controller("random", space, x=1)
 
 
@@ -240,15 +280,21 @@ def test_masked_sampling_never_draws_an_illegal_token():
     assert (tokens[:, 5:7] == space.vocabulary.index("u0")).mean() > 0.99  # the bias does act where legal
 
 
+@pytest.mark.parametrize("require_gradient", [False, True])
 @pytest.mark.parametrize("units", [1, 2])
-def test_policy_probabilities_sum_to_one_and_sampling_follows_them(units):
+def test_policy_probabilities_sum_to_one_and_sampling_follows_them(units, require_gradient):
     space = SearchSpace(TINY, units=units)
-    controller = make_controller("rnn", space, seed=1, hidden_size=16, init_scale=1.0)
+    controller = make_controller("rnn", space, seed=1, hidden_size=16, init_scale=1.0,
+                                 require_gradient=require_gradient)
     programs = np.array(list(itertools.product(*space.legal)), dtype=np.int32)
     assert len(programs) == space.size
     log_probs, _ = controller.policy.log_probs(programs, np.ones(programs.shape, np.float32))
     probabilities = np.exp(log_probs.numpy().astype(np.float64))
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    reads_gradient = np.array([space.reads_gradient_units(p)[-1] for p in programs])
+    assert 0 < reads_gradient.sum() < len(programs)
+    if require_gradient:  # masked: no mass on programs whose output does not read the gradient
+        assert probabilities[~reads_gradient].max() == 0.0
 
     sampled, sampled_log_probs = controller.policy.sample(20000)
     sampled = sampled.numpy()

@@ -123,12 +123,16 @@ def test_bench_quick_json_reports_positive_figures(capsys):
     assert figures["naive"]["lanes_per_second"] > 0 and figures["rosenbrock"]["lanes_per_second"] > 0
     assert figures["search_kernel"]["lanes_per_second"] > 0 and figures["mixed_seeds"]["lanes_per_second"] > 0
     assert figures["flops_per_lane_step"] == 6 * 128 * (64 * 32 + 32 * 10)
-    whole = figures["end_to_end"]
-    assert whole["samples"] == 32 == whole["rules_trained"] + whole["cache_hits"] + whole["invalid"]
-    assert whole["lanes"] == 4 * whole["rules_trained"] > 0 and whole["invalid_fraction"] == whole["invalid"] / 32
-    assert whole["lanes_per_second"] > 0 and whole["kernel_fraction"] > 0
-    assert set(whole["split_seconds"]) == {"propose", "evaluate", "update", "store", "baseline", "other"}
-    assert sum(whole["split_seconds"].values()) == pytest.approx(whole["seconds"])
+    same_units = figures["search_kernel_same_units"]
+    assert (same_units["units"], same_units["steps"], same_units["k"]) == (2, 200, 8)
+    warm = figures["end_to_end"]
+    for whole in (warm, warm["cold"]):
+        assert whole["samples"] == 32 == whole["rules_trained"] + whole["cache_hits"] + whole["invalid"]
+        assert whole["lanes"] == 4 * whole["rules_trained"] > 0 and whole["invalid_fraction"] == whole["invalid"] / 32
+        assert whole["lanes_per_second"] > 0 and whole["kernel_fraction"] > 0 and whole["same_units_kernel_fraction"] > 0
+        assert set(whole["split_seconds"]) == {"propose", "evaluate", "update", "store", "baseline", "other"}
+        assert sum(whole["split_seconds"].values()) == pytest.approx(whole["seconds"])
+    assert warm["rules_trained"] == warm["cold"]["rules_trained"]  # the same search, twice
 
 
 def test_the_engine_makes_the_outcome_a_search_keeps(quadratic):

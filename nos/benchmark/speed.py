@@ -19,9 +19,12 @@ Measured in one process, so that ratios compare like with like on a shared machi
 5. end to end: a real search (`nos.search.loop.search`: the quick preset without its funnel, random controller,
    a fixed number of samples, a fresh run directory), timed from the call to its return, as
    trained lanes (rules trained × learning rates × seeds) per second and as a fraction of the
-   search kernel's child FLOP rate measured in the same run; with its split into the baseline's
+   child FLOP rate of the search kernel and of the whole-grammar kernel at the search's own
+   task, units and steps, both measured in this run; with its split into the baseline's
    measurement, the steps' propose / evaluate (compile + train + validate) / update / store, and
-   the rest (run directory, TensorBoard, leaderboard).
+   the rest (validity checks and cache look-ups, run directory, TensorBoard, leaderboard). It
+   runs twice in fresh processes sharing a new compile cache: cold (every loop compiled, as the
+   first search on a machine), then warm (loops loaded from the cache, as every later search).
 
 Child FLOPs of one lane and step count the MLP's matmuls only, forward and backward:
 6 · batch · Σ_layers fan_in · fan_out (= 6·128·(64·32 + 32·10) ≈ 1.82 MFLOP for mlp_digits);
@@ -122,25 +125,31 @@ def naive_lanes(task, names, steps: int) -> dict:
             "lanes_per_second": len(names) / seconds}
 
 
-def end_to_end(samples: int, kernel_flops_per_second: float) -> dict:
-    """Time `nos.search.loop.search` on the quick preset with the random controller for `samples`
-    samples in a fresh run directory; see the module docstring (5.)."""
-    import tempfile
-
-    from nos.engine.tasks import get_task
+def quick_search_config(samples: int):
+    """The quick preset's search alone (no funnel) with the random controller for `samples` samples,
+    drawing under the gradient masks when the preset's controller does (`require_gradient`)."""
     from nos.search.config import from_dict, load_preset
-    from nos.search.loop import search
 
     data = load_preset("quick").to_dict()
-    data.update(budget=samples, controller={"name": "random"}, funnel=[])  # the search alone
-    config = from_dict(data)
+    masked = data["controller"]["options"].get("require_gradient", False)
+    data.update(budget=samples, controller={"name": "random", "options": {"require_gradient": masked}}, funnel=[])
+    return from_dict(data)
+
+
+def timed_search(samples: int) -> dict:
+    """Time `nos.search.loop.search` of `quick_search_config` in a fresh run directory, in this
+    process; see the module docstring (5.)."""
+    import tempfile
+
+    from nos.search.loop import search
+
+    config = quick_search_config(samples)
     reward = config.reward
     with tempfile.TemporaryDirectory(prefix="nos-bench-") as directory:
         started = time.perf_counter()
         summary = search(config, directory, progress=False, log=lambda *_: None)
         seconds = time.perf_counter() - started
     lanes = summary.rules_trained * len(reward.learning_rates) * len(reward.seeds)
-    flops = lanes * reward.steps * child_flops(get_task(reward.task, **reward.task_config))
     split = dict(summary.seconds)
     split["baseline"] = summary.seconds_baseline
     split["other"] = max(seconds - sum(split.values()), 0.0)
@@ -148,9 +157,41 @@ def end_to_end(samples: int, kernel_flops_per_second: float) -> dict:
         "preset": "quick", "controller": "random", "task": reward.task, "steps": reward.steps,
         "samples": summary.samples, "rules_trained": summary.rules_trained, "cache_hits": summary.cache_hits,
         "invalid": summary.invalid, "invalid_fraction": summary.invalid / max(summary.samples, 1),
-        "lanes": lanes, "seconds": seconds, "lanes_per_second": lanes / seconds,
-        "kernel_fraction": flops / seconds / kernel_flops_per_second, "split_seconds": split,
+        "lanes": lanes, "seconds": seconds, "lanes_per_second": lanes / seconds, "split_seconds": split,
     }
+
+
+def end_to_end(samples: int, kernel_flops_per_second: float, same_units_flops_per_second: float) -> dict:
+    """`timed_search` twice, each in a fresh process, the two sharing a new, empty compile cache
+    (`nos.engine.compile_cache`): "cold" is the first search on a machine (every loop compiled),
+    the returned figures are the second ("warm": the loops loaded from the cache, as for every
+    later search), with the cold ones under ``"cold"``. Each run's child FLOP rate is given as a
+    fraction of the search kernel's (`kernel_fraction`) and of the whole-grammar kernel at the
+    search's own task, units and steps (`same_units_kernel_fraction`)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from nos.engine import compile_cache
+    from nos.engine.tasks import get_task
+
+    code = f"import json; from nos.benchmark.speed import timed_search; print(json.dumps(timed_search({samples})))"
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="nos-bench-cache-") as cache:
+        env = {**os.environ, compile_cache.ENV: cache, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        for name in ("cold", "warm"):
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"the end-to-end search failed: {done.stderr.strip().splitlines()[-1:]}")
+            runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    reward = quick_search_config(samples).reward
+    flops = reward.steps * child_flops(get_task(reward.task, **reward.task_config))
+    for run in runs.values():
+        run["kernel_fraction"] = run["lanes_per_second"] * flops / kernel_flops_per_second
+        run["same_units_kernel_fraction"] = run["lanes_per_second"] * flops / same_units_flops_per_second
+    return {**runs["warm"], "cold": runs["cold"]}
 
 
 def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=print) -> dict:
@@ -199,9 +240,18 @@ def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=pri
     rosenbrock = time_lanes(get_task("rosenbrock"), rosenbrock_rules, rosenbrock_lrs, rosenbrock_steps)
     rosenbrock["steps"] = rosenbrock_steps
 
+    config = quick_search_config(1)
+    quick_task = get_task(config.reward.task, **config.reward.task_config)
+    units, quick_steps = config.space.units, config.reward.steps
+    log(f"interpreter, search kernel at the quick preset's {units} units and {quick_steps} steps: K = {k_search} …")
+    same_units = time_lanes(quick_task, random_rules(k_search, units), np.full(k_search, 0.01, np.float32),
+                            quick_steps, rows="grammar")
+    same_units.update(units=units, steps=quick_steps)
+
     samples = 32 if quick else 256
-    log(f"end to end: nos search, quick preset, random controller, {samples} samples …")
-    whole = end_to_end(samples, search["lanes_per_second"] * steps * flops)
+    log(f"end to end: nos search, quick preset, random controller, {samples} samples, cold then warm …")
+    whole = end_to_end(samples, search["lanes_per_second"] * steps * flops,
+                       same_units["lanes_per_second"] * quick_steps * child_flops(quick_task))
 
     return {
         "task": task.name,
@@ -216,6 +266,7 @@ def run_bench(*, quick: bool = False, ks=None, steps: int | None = None, log=pri
         "compile_seconds": best["compile_seconds"],
         "roof_fraction": best["roof_fraction"],
         "search_kernel": search,
+        "search_kernel_same_units": same_units,
         "mixed_seeds": mixed,
         "naive": naive,
         "speedup": best["lanes_per_second"] / naive["lanes_per_second"],
@@ -253,11 +304,18 @@ def report(figures: dict) -> str:
     r = figures["rosenbrock"]
     lines.append(f"rosenbrock, {r['steps']} steps, K={r['k']}: {r['lanes_per_second']:.1f} rule-lanes/s "
                  f"(compile {r['compile_seconds']:.1f} s)")
+    u = figures["search_kernel_same_units"]
+    lines.append(f"  search kernel at the quick preset's {u['units']} units, {u['steps']} steps, K={u['k']}: "
+                 f"{u['lanes_per_second']:.1f} rule-lanes/s (compile {u['compile_seconds']:.1f} s)")
     e = figures["end_to_end"]
-    split = ", ".join(f"{name} {value:.1f}" for name, value in e["split_seconds"].items())
-    lines.append(f"end to end (nos search, {e['preset']} preset, {e['controller']} controller, {e['samples']} samples: "
-                 f"{e['rules_trained']} trained, {e['cache_hits']} cached, {e['invalid']} invalid "
-                 f"= {100 * e['invalid_fraction']:.0f}%): {e['lanes_per_second']:.1f} lanes/s at {e['steps']} steps "
-                 f"= {100 * e['kernel_fraction']:.1f}% of the search kernel's rate; {e['seconds']:.1f} s: {split}")
+    lines.append(f"end to end (nos search, {e['preset']} preset, {e['controller']} controller, {e['samples']} samples, "
+                 "each run in a fresh process):")
+    for name, run in (("cold (empty compile cache)", e["cold"]), ("warm (loops from the cache)", e)):
+        split = ", ".join(f"{key} {value:.1f}" for key, value in run["split_seconds"].items())
+        lines.append(f"  {name}: {run['rules_trained']} trained, {run['cache_hits']} cached, {run['invalid']} invalid "
+                     f"= {100 * run['invalid_fraction']:.0f}%; {run['lanes_per_second']:.1f} lanes/s at {run['steps']} "
+                     f"steps = {100 * run['kernel_fraction']:.1f}% of the search kernel's rate, "
+                     f"{100 * run['same_units_kernel_fraction']:.1f}% of the same-units kernel's; "
+                     f"{run['seconds']:.1f} s: {split}")
     lines.append(f"peak memory (maxrss): {figures['peak_memory_mb']:.0f} MB")
     return "\n".join(lines)

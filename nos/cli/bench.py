@@ -13,16 +13,19 @@ What is measured (one process, so ratios compare like with like on a busy machin
                (all lanes on seed 0, as in a search: the shared-minibatch path)
   mixed seeds  catalog lanes at the largest K with K different seeds, on the per-lane-minibatch
                path (shared_batch=False)
-  search       the same with the whole grammar's row table and random 3-unit rules
+  search       the same with the whole grammar's row table and random 3-unit rules; and at
+               the quick preset's task, units (2) and steps (200), the kernel its search uses
   naive        per rule: build task.keras_model(), compile with nos.RuleOptimizer, fit the same
                steps (after one untimed warm-up)
   roof         best GFLOP/s of a float32 2048x2048 matmul (eager or XLA), measured
                before and after the interpreter runs; the higher counts
   rosenbrock   interpreter rule-lanes/s at 4000 steps
   end to end   a real search (quick preset, random controller, 256 samples, fresh run
-               directory) from start to finish: trained lanes/s and the fraction of the search
-               kernel's child FLOP rate it reaches, split into baseline, propose, evaluate
-               (compile + train + validate), update, store and other
+               directory) from start to finish: trained lanes/s and the fraction of the two
+               search kernels' child FLOP rates it reaches, split into baseline, propose,
+               evaluate (compile + train + validate), update, store and other; run in a
+               fresh process twice, sharing a new compile cache: cold (loops compiled, the
+               first search on a machine) and warm (loops loaded, every later search)
 Child FLOPs per lane and step = 6 * batch * sum(fan_in * fan_out) over the dense kernels
 (forward + backward matmuls; the optimizer's elementwise work is not counted):
 6 * 128 * (64*32 + 32*10) = 1.82 MFLOP. roof_fraction = lanes/s * steps * that / roof.
@@ -30,13 +33,15 @@ Child FLOPs per lane and step = 6 * batch * sum(fan_in * fan_out) over the dense
 --json keys: task, steps, batch_size, flops_per_lane_step, flops_formula, matmul_gflops,
   interpreter (list of {k, seconds, lanes_per_second, compile_seconds, child_gflops,
   roof_fraction}), lanes_per_second, best_k, compile_seconds, roof_fraction (at the best K),
-  search_kernel {k, seconds, lanes_per_second, compile_seconds}, mixed_seeds {k, seconds,
+  search_kernel {k, seconds, lanes_per_second, compile_seconds}, search_kernel_same_units {k,
+  units, steps, seconds, lanes_per_second, compile_seconds}, mixed_seeds {k, seconds,
   lanes_per_second, compile_seconds}, naive {optimizer, rules,
   seconds, lanes_per_second}, speedup (lanes_per_second / naive lanes_per_second),
   rosenbrock {k, steps, seconds, lanes_per_second, compile_seconds}, end_to_end {preset,
   controller, task, steps, samples, rules_trained, cache_hits, invalid, invalid_fraction, lanes,
-  seconds, lanes_per_second, kernel_fraction, split_seconds {propose, evaluate, update, store,
-  baseline, other}}, peak_memory_mb
+  seconds, lanes_per_second, kernel_fraction, same_units_kernel_fraction, split_seconds {propose,
+  evaluate, update, store, baseline, other}, cold {the same keys, for the cold run}} (the warm
+  run's figures), peak_memory_mb
   (ru_maxrss), quick.
 """
 
