@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import functools
 from dataclasses import dataclass
 
 from search_space.errors import ParseError
@@ -190,8 +191,10 @@ def depth(tree: Node) -> int:
     return deepest
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_template(template: str) -> Node:
-    """Parse a grammar row's template: ``{x}`` and ``{y}`` become holes 0 and 1."""
+    """Parse a grammar row's template: ``{x}`` and ``{y}`` become holes 0 and 1 (trees are
+    immutable, so each template is parsed once)."""
     marked = template.replace("{x}", "__hole0__").replace("{y}", "__hole1__")
     return _holes(parse_expression(marked))
 

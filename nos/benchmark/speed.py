@@ -138,13 +138,14 @@ def quick_search_config(samples: int):
 
 def timed_search(samples: int) -> dict:
     """Time `nos.search.loop.search` of `quick_search_config` in a fresh run directory, in this
-    process; see the module docstring (5.)."""
+    process, after its imports of TensorFlow, Keras and sympy; see the module docstring (5.)."""
     import tempfile
 
     from nos.search.loop import search
 
     config = quick_search_config(samples)
     reward = config.reward
+    _import_what_every_process_imports()
     with tempfile.TemporaryDirectory(prefix="nos-bench-") as directory:
         started = time.perf_counter()
         summary = search(config, directory, progress=False, log=lambda *_: None)
@@ -159,6 +160,13 @@ def timed_search(samples: int) -> dict:
         "invalid": summary.invalid, "invalid_fraction": summary.invalid / max(summary.samples, 1),
         "lanes": lanes, "seconds": seconds, "lanes_per_second": lanes / seconds, "split_seconds": split,
     }
+
+
+def _import_what_every_process_imports() -> None:
+    """TensorFlow, Keras and sympy: a process's start-up (about 5 s here), not its search's."""
+    import keras  # noqa: F401
+    import sympy  # noqa: F401
+    import tensorflow  # noqa: F401
 
 
 def end_to_end(samples: int, kernel_flops_per_second: float, same_units_flops_per_second: float) -> dict:
