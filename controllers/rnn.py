@@ -6,7 +6,9 @@ slot j are replaced by −1e9 (probability exactly 0 in float32), so the policy
 
     π(x) = ∏_j softmax(mask_j(ℓ_j))[x_j]
 
-puts all its mass on legal programs. Optional logit shaping as in NAS/ENAS:
+puts all its mass on legal programs. With `require_gradient`, mask_j also depends on the tokens
+before j (`SearchSpace.gradient_masks`), in sampling and in log π alike, so that no program whose
+output structurally ignores the gradient is drawn. Optional logit shaping as in NAS/ENAS:
 ℓ ← ℓ / temperature, then ℓ ← c·tanh(ℓ) (`tanh_constant` c).
 
 Training, per batch of rewards R_i (see `controllers.policy_gradient`):

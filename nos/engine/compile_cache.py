@@ -21,10 +21,12 @@ cannot be created or written is skipped, never an error.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import platform
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +40,8 @@ STALE_SECONDS = 3600
 """Age past which a partial entry left in the shared directory is removed."""
 
 _state: dict = {}
+_lock = threading.Lock()
+_in_flight = 0
 
 
 def directory() -> Path | None:
@@ -74,10 +78,13 @@ def enable() -> Path | None:
     if "private" in _state:
         return _state["private"]
     _state["private"] = None
-    shared = directory()
-    if shared is None or "tf_xla_persistent_cache_directory" in os.environ.get("TF_XLA_FLAGS", ""):
-        return None
+    if "tf_xla_persistent_cache_directory" in os.environ.get("TF_XLA_FLAGS", ""):
+        return None  # the user's own setting
+    private = None
     try:
+        shared = directory()
+        if shared is None:
+            return None
         private = shared / "processes" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         private.mkdir(parents=True)
         _remove_orphans(shared / "processes", keep=private)
@@ -86,17 +93,36 @@ def enable() -> Path | None:
             _link_or_copy(entry, private / entry.name)
             os.utime(entry)  # used now: the least recently used go first
             linked.add(entry.name)
-    except OSError:
+        _read_flags_with(f"--tf_xla_persistent_cache_directory={private}")
+    except Exception:  # no home directory, a read-only disk, a TensorFlow without XLA: no cache
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
         return None
-    _read_flags_with(f"--tf_xla_persistent_cache_directory={private}")
     _state.update(private=private, shared=shared, known=linked)
     atexit.register(_close)
     return private
 
 
+@contextlib.contextmanager
+def compiling():
+    """Wrap calls of compiled loops: the entries they wrote are published once the last such call
+    in the process has returned (a call that starts meanwhile waits for the publishing)."""
+    global _in_flight
+    with _lock:
+        _in_flight += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _in_flight -= 1
+            if _in_flight == 0:
+                publish()
+
+
 def publish() -> int:
     """Move the entries this process compiled since the last call into the shared cache;
-    returns how many. Call it only when no compiled call is in flight."""
+    returns how many. Only when no compiled call is in flight (`compiling` sees to that): an
+    entry is complete once the call that compiled it has returned."""
     private = _state.get("private")
     if private is None:
         return 0
@@ -174,5 +200,6 @@ def _running(pid: int) -> bool:
 
 
 def _close() -> None:
-    publish()
+    with _lock:
+        publish()
     shutil.rmtree(_state["private"], ignore_errors=True)

@@ -147,16 +147,16 @@ def run_lanes(task, rules, learning_rates, seeds, steps: int, *, task_config=Non
     started = time.perf_counter()
     outputs = []
     bar = _progress_bar(n, task.name) if progress else None
-    for index in chunks:
-        padded = np.concatenate([index, np.full(size - len(index), index[0])])
-        out = train(tf.constant(programs[padded]), tf.constant(learning_rates[padded]),
-                    tf.constant(seeds[padded]), horizon)
-        outputs.append(_to_numpy(out, len(index), keep_params))
-        if bar is not None:
-            bar.update(len(index))
+    with compile_cache.compiling():
+        for index in chunks:
+            padded = np.concatenate([index, np.full(size - len(index), index[0])])
+            out = train(tf.constant(programs[padded]), tf.constant(learning_rates[padded]),
+                        tf.constant(seeds[padded]), horizon)
+            outputs.append(_to_numpy(out, len(index), keep_params))
+            if bar is not None:
+                bar.update(len(index))
     if bar is not None:
         bar.close()
-    compile_cache.publish()
     given_order = np.argsort(np.concatenate(chunks), kind="stable")
     return _collect(outputs, given_order, steps, curve_points, time.perf_counter() - started, table)
 
