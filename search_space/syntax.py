@@ -11,9 +11,9 @@ accepted as a synonym). As in Python, ``-a^b`` is ``-(a^b)`` and ``-a*b`` is ``(
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-import functools
 from dataclasses import dataclass
 
 from search_space.errors import ParseError
