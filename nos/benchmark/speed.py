@@ -6,10 +6,12 @@ Measured in one process, so that ratios compare like with like on a shared machi
    measured before the interpreter and again after the naive path; the higher one counts.
 2. interpreter: rule-lanes per second on mlp_digits (T steps, batch 128, 64→32→10 MLP) at each
    K, lanes cycling through the catalog rules and a learning-rate grid, one K-lane chunk per
-   call; the compile time (first call minus the best later call) is reported apart. Every lane
+   call; the compile time (first call minus the best later call: a trace and XLA's compilation,
+   or a trace and a load when the loop is in the compile cache) is reported apart. Every lane
    has seed 0, as in a search, so the chunk runs on the shared-batch path (one minibatch per
    step for all lanes, see `nos.engine.interpreter.lanes`). Also, at the largest K: the "search
-   kernel" (row table of the whole grammar, random 3-unit rules), and "mixed seeds" (the
+   kernel" (row table of the whole grammar, random 3-unit rules), the same at the quick preset's
+   task, units and steps (the kernel its search runs), and "mixed seeds" (the
    catalog lanes with K different seeds, forced into one chunk on the per-lane-minibatch path,
    ``shared_batch=False``).
 3. naive: per rule, build ``task.keras_model()``, compile it with a Keras optimizer for the rule

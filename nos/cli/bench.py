@@ -10,6 +10,7 @@ EPILOG = """\
 What is measured (one process, so ratios compare like with like on a busy machine):
   interpreter  rule-lanes/s on mlp_digits (batch 128, 64->32->10 MLP) at each K, lanes cycling
                through the catalog rules x a learning-rate grid; compile time reported apart
+               (a trace and a load only, when the loop is in the compile cache)
                (all lanes on seed 0, as in a search: the shared-minibatch path)
   mixed seeds  catalog lanes at the largest K with K different seeds, on the per-lane-minibatch
                path (shared_batch=False)
