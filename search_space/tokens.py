@@ -189,11 +189,13 @@ class SearchSpace:
             return masks
         readers = self.reads_gradient | np.array([self._operand_reads_gradient(t, earlier)
                                                   for t in range(self.vocabulary_size)])
-        for slot, narrowed in ((op1_slot + 1, masks[op1_slot + 1] & readers),
-                               (op1_slot + 4, masks[op1_slot + 4] & (np.arange(self.vocabulary_size)
-                                                                     != self._index[self.grammar.keep_left.name]))):
-            if narrowed.any():
-                masks[slot] = narrowed
+        second = masks[op1_slot + 1] & readers
+        if not second.any():
+            return masks  # nothing this slot may hold reads the gradient: no narrowing helps
+        masks[op1_slot + 1] = second
+        not_keep = np.arange(self.vocabulary_size) != self._index[self.grammar.keep_left.name]
+        if (masks[op1_slot + 4] & not_keep).any():
+            masks[op1_slot + 4] &= not_keep
         return masks
 
     def gradient_masks_of(self, programs) -> np.ndarray:

@@ -70,7 +70,7 @@ def test_off_turns_the_cache_off(tmp_path, monkeypatch):
     assert run["private"] == "None" and not (tmp_path / "off").exists()
 
 
-def test_least_recently_used_entries_go_first_past_the_size_limit(tmp_path, monkeypatch):
+def test_the_oldest_entries_go_first_past_the_size_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(compile_cache, "MAX_BYTES", 250)
     for age, name in enumerate(["new.pb", "middle.pb", "old.pb"]):
         path = tmp_path / name

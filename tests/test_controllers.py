@@ -22,8 +22,10 @@ UNDER_TEST = [  # name, config
     ("evolution", {"population_size": 8, "tournament_size": 3}),
     ("rnn", {"hidden_size": 32}),
     ("rnn", {"algorithm": "ppo", "hidden_size": 32, "ppo_minibatches": 2, "max_grad_norm": 1.0}),
+    ("random", {"require_gradient": True}),
+    ("rnn", {"hidden_size": 32, "require_gradient": True}),
 ]
-IDS = ["random", "evolution", "rnn-reinforce", "rnn-ppo"]
+IDS = ["random", "evolution", "rnn-reinforce", "rnn-ppo", "random-masked", "rnn-masked"]
 
 
 def rewards_for(rules):

@@ -14,7 +14,7 @@ complete entries.
 
 Location: ``$NOS_COMPILE_CACHE``, by default ``$XDG_CACHE_HOME/nos/xla`` (``~/.cache/nos/xla``);
 ``off`` turns it off. Entries are kept apart per TensorFlow version and CPU (machine and
-instruction-set flags); past `MAX_BYTES` the least recently used are removed. A cache that
+instruction-set flags); past `MAX_BYTES` the oldest are removed. A cache that
 cannot be created or written is skipped, never an error.
 """
 
@@ -33,8 +33,7 @@ from pathlib import Path
 
 ENV = "NOS_COMPILE_CACHE"
 MAX_BYTES = 1 << 30
-"""Size of the shared cache past which its least recently used entries are removed (an entry
-is 1–2 MB)."""
+"""Size of the shared cache past which its oldest entries are removed (an entry is 1–2 MB)."""
 
 STALE_SECONDS = 3600
 """Age past which a partial entry left in the shared directory is removed."""
@@ -91,7 +90,6 @@ def enable() -> Path | None:
         linked = set()
         for entry in shared.glob("*.pb"):
             _link_or_copy(entry, private / entry.name)
-            os.utime(entry)  # used now: the least recently used go first
             linked.add(entry.name)
         _read_flags_with(f"--tf_xla_persistent_cache_directory={private}")
     except Exception:  # no home directory, a read-only disk, a TensorFlow without XLA: no cache
@@ -145,14 +143,14 @@ def publish() -> int:
 
 
 def _read_flags_with(flag: str) -> None:
-    """Have TensorFlow read its XLA flags (once per process, at the first compilation) with
+    """Have TensorFlow read its XLA flags (once per process, when it first runs a function) with
     `flag` added, without passing the flag on to child processes through the environment."""
     import tensorflow as tf
 
     before = os.environ.get("TF_XLA_FLAGS")
     os.environ["TF_XLA_FLAGS"] = f"{before or ''} {flag}".strip()
     try:
-        tf.function(lambda x: x + 1.0, jit_compile=True)(tf.zeros([1]))
+        tf.function(lambda x: x + 1.0, jit_compile=True, autograph=False)(tf.zeros([1]))
     finally:
         if before is None:
             del os.environ["TF_XLA_FLAGS"]
@@ -168,7 +166,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _prune(shared: Path) -> None:
-    """Remove the least recently used entries while the cache holds more than `MAX_BYTES`."""
+    """Remove the oldest entries while the cache holds more than `MAX_BYTES`."""
     entries = sorted(shared.glob("*.pb"), key=lambda p: p.stat().st_mtime)
     total = sum(p.stat().st_size for p in entries)
     for entry in entries:
