@@ -303,6 +303,9 @@ def report(figures: dict) -> str:
     s = figures["search_kernel"]
     lines.append(f"  search kernel (whole grammar, random 3-unit rules) K={s['k']}: "
                  f"{s['lanes_per_second']:.1f} rule-lanes/s (compile {s['compile_seconds']:.1f} s)")
+    u = figures["search_kernel_same_units"]
+    lines.append(f"  search kernel at the quick preset's {u['units']} units, {u['steps']} steps, K={u['k']}: "
+                 f"{u['lanes_per_second']:.1f} rule-lanes/s (compile {u['compile_seconds']:.1f} s)")
     m = figures["mixed_seeds"]
     lines.append(f"  mixed seeds (K different seeds, per-lane minibatches) K={m['k']}: "
                  f"{m['lanes_per_second']:.1f} rule-lanes/s (compile {m['compile_seconds']:.1f} s)")
@@ -314,9 +317,6 @@ def report(figures: dict) -> str:
     r = figures["rosenbrock"]
     lines.append(f"rosenbrock, {r['steps']} steps, K={r['k']}: {r['lanes_per_second']:.1f} rule-lanes/s "
                  f"(compile {r['compile_seconds']:.1f} s)")
-    u = figures["search_kernel_same_units"]
-    lines.append(f"  search kernel at the quick preset's {u['units']} units, {u['steps']} steps, K={u['k']}: "
-                 f"{u['lanes_per_second']:.1f} rule-lanes/s (compile {u['compile_seconds']:.1f} s)")
     e = figures["end_to_end"]
     lines.append(f"end to end (nos search, {e['preset']} preset, {e['controller']} controller, {e['samples']} samples, "
                  "each run in a fresh process):")
