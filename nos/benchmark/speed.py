@@ -46,6 +46,8 @@ from search_space.tokens import slot_masks
 
 FLOPS_FORMULA = "6 * batch_size * sum(fan_in * fan_out over dense kernels) per lane and step (matmuls only)"
 NAIVE_RULES = ("sgd", "adam", "rmsprop")
+END_TO_END_TIMEOUT = 1800
+"""Seconds one end-to-end search may take before the bench gives up on it (it takes ~15 s here)."""
 
 
 def child_flops(task) -> float:
@@ -192,9 +194,11 @@ def end_to_end(samples: int, kernel_flops_per_second: float, same_units_flops_pe
     with tempfile.TemporaryDirectory(prefix="nos-bench-cache-") as cache:
         env = {**os.environ, compile_cache.ENV: cache, "TF_CPP_MIN_LOG_LEVEL": "2"}
         for name in ("cold", "warm"):
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False,
+                                  timeout=END_TO_END_TIMEOUT)
             if done.returncode != 0:
-                raise RuntimeError(f"the end-to-end search failed: {done.stderr.strip().splitlines()[-1:]}")
+                last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+                raise RuntimeError(f"the {name} end-to-end search failed: {last}")
             runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
     reward = quick_search_config(samples).reward
     flops = reward.steps * child_flops(get_task(reward.task, **reward.task_config))
