@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from functools import cached_property
 from typing import Iterable, Sequence
 
@@ -134,11 +135,11 @@ class Rule:
                 if is_unit_reference(operand):
                     value = outputs[int(operand[1:])]
                 else:
-                    value = self.grammar.row(operand).symbol()
-                return self.grammar.row(unary).symbol(value)
+                    value = _symbol(self.grammar.row(operand))
+                return _symbol(self.grammar.row(unary), value)
 
             binary = self.grammar.row(unit.b)
-            outputs.append(binary.symbol(argument(unit.op1, unit.u1), argument(unit.op2, unit.u2)))
+            outputs.append(_symbol(binary, argument(unit.op1, unit.u1), argument(unit.op2, unit.u2)))
         return outputs[-1]
 
     def to_sympy(self) -> sp.Expr:
@@ -187,3 +188,10 @@ def parse(text: str, grammar: Grammar = GRAMMAR) -> Rule:
     is our own; no text is ever evaluated.
     """
     return Rule(lower(parse_expression(text), grammar, text), grammar)
+
+
+@functools.lru_cache(maxsize=8192)
+def _symbol(row, *arguments) -> sp.Expr:
+    """A grammar row's sympy value of `arguments`: sympy expressions are immutable, and many rules
+    share their subexpressions (building ``Min(Max(x, -c), c)`` costs milliseconds)."""
+    return row.symbol(*arguments)
