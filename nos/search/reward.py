@@ -67,9 +67,9 @@ class Scorer:
         self.executor = executor if executor is not None else make_executor()
         self.rules_trained = 0
 
-    def child(self, task: str | None = None, task_config: dict | None = None) -> dict:
+    def child(self, task: str | None = None, task_config: dict | None = None, rows="grammar") -> dict:
         """Keyword arguments of `nos.engine.grid.evaluate` for a configured task (the first by
-        default). The kernel's row table is the whole grammar's and its shape is reused by
+        default). The kernel's row table (`rows`) is the whole grammar's and its shape is reused by
         smaller steps, so a search compiles a loop or two, not one per new rule or step size
         (`nos bench`, end to end)."""
         if task is None:
@@ -81,16 +81,17 @@ class Scorer:
             "seeds": self.config.seeds,
             "steps": self.config.steps,
             "signal": self.config.signal,
-            "rows": "grammar",
+            "rows": rows,
             "reuse_shapes": True,
             "check": not self.checked,
         }
 
-    def evaluate(self, rules, deadline: float | None = None, task: tuple[str, dict] | None = None) -> list:
+    def evaluate(self, rules, deadline: float | None = None, task: tuple[str, dict] | None = None,
+                 rows="grammar") -> list:
         """One `Outcome` per rule, text or Rule (without its reward), on
         `task` (name, config; default the first); with a `deadline`, for the prefix of `rules`
         trained before it (see `Executor.run`)."""
-        results = self.executor.run(list(rules), self.child(*(task or self.tasks[0])), deadline)
+        results = self.executor.run(list(rules), self.child(*(task or self.tasks[0]), rows=rows), deadline)
         self.rules_trained += len(results)
         return results
 
@@ -103,7 +104,10 @@ class Scorer:
         return self.baseline_score
 
     def _baseline_on(self, task) -> float:
-        (result,) = self.evaluate([self.config.baseline], task=task)
+        """The baseline's score on `task`, trained on the rows of its one rule: a small loop, quick
+        to compile, with the numbers of the whole grammar's (the row table selects, it does not
+        compute: `tests/test_interpreter.py::test_the_row_table_does_not_change_the_numbers`)."""
+        (result,) = self.evaluate([self.config.baseline], task=task, rows="exact")
         if result.status == "failed":
             raise NosError(f"could not measure the baseline {self.config.baseline} on {task[0]}: {result.reason}")
         if result.score is None:
