@@ -167,3 +167,22 @@ def test_the_worker_neither_parses_nor_checks_a_rule_the_driver_sent(monkeypatch
     child = {"task": "quadratic", "learning_rates": [0.01], "seeds": [0], "steps": 20, "check": False}
     outcomes = [Outcome.from_dict(data) for data in evaluate_chunk(items, child)]
     assert [o.status for o in outcomes] == ["ok", "ok"] and all(o.best_lr == 0.01 for o in outcomes)
+
+
+def test_every_step_runs_in_one_loop_at_the_space_units_and_the_baseline_on_its_own_rows(tmp_path):
+    """Seed 2's first step holds rules of one unit only; later steps have rules of two. Steps are
+    padded to the space's units, so the first step builds the loop every later step runs, and
+    the baseline trains on the rows of its one rule (a small, quick loop)."""
+    from nos.engine.interpreter import TRACES, RowTable
+
+    steps = 37  # no other test trains for 37 steps: the loops below are this search's
+    config = {**SMALL, "seed": 2, "budget": 24, "reward": {**SMALL["reward"], "steps": steps}}
+    summary = search(from_dict(config), tmp_path / "run", progress=False, log=lambda *_: None)
+    assert summary.rules_trained > 4
+    loops = [key for key in TRACES if key[4] == steps]
+    assert all(TRACES[key] == 1 for key in loops)
+    step_loops = [key[-1] for key in loops if key[3] == 8]  # 4 rules × 2 learning rates
+    (table,) = step_loops
+    assert table == RowTable.full(table.grammar, 2)
+    (baseline,) = [key[-1] for key in loops if key[3] == 2]  # sgd × 2 learning rates
+    assert baseline.units == 1 and baseline.size < table.size

@@ -171,7 +171,7 @@ class Evaluation:
 
 def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: int = 300, *,
              task_config=None, curve_points: int = 30, lanes_per_chunk: int = LANES_PER_CHUNK,
-             progress: bool = False, rows="auto", reuse_shapes: bool = False,
+             progress: bool = False, rows="auto", reuse_shapes: bool = False, units: int | None = None,
              signal: str = "val_loss", check: bool = True) -> Evaluation:
     """Train every rule at every learning rate and seed on `task`; see the module docstring.
 
@@ -186,7 +186,9 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
         chunk holds one seed's lanes on the supervised tasks).
     progress: show a tqdm bar over lanes. rows: the kernel's row table policy, as `run_lanes`
         (``"grammar"`` for a search: later batches of other rules never retrace). reuse_shapes:
-        as `run_lanes` (True for a search: steps of any size share a compiled loop).
+        as `run_lanes` (True for a search: steps of any size share a compiled loop). units: pad
+        every program to at least this many units, as `run_lanes` (a search: its space's units, so
+        that its first step builds the loop every later step runs).
     signal: what the best learning rate and score minimise, one of `SIGNALS`.
     check: test every rule with `rule_problem` first; False when the caller did (a search
         checks its rules once, before they are sent to train).
@@ -229,6 +231,7 @@ def evaluate(rules, task="mlp_digits", learning_rates=None, seeds=(0,), steps: i
             progress=progress,
             rows=rows,
             reuse_shapes=reuse_shapes,
+            units=units,
         )
     seconds = time.perf_counter() - started
 

@@ -260,7 +260,8 @@ def _search(config, run_dir, store, controller, executor, progress, log) -> Sear
     checkpoint = store.last_checkpoint()
     if checkpoint:
         _restore(controller, run_dir / "controller" / checkpoint)
-    scorer = Scorer(config.reward, baseline_score=store.meta("baseline_score"), executor=executor, checked=True)
+    scorer = Scorer(config.reward, baseline_score=store.meta("baseline_score"), executor=executor, checked=True,
+                    units=config.space.units)
     by_key, by_fingerprint = store.known_outcomes()
     novelty = _novelty(config, store)
     sampled, batch = store.sample_count(), store.batches_done()

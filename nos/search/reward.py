@@ -59,8 +59,9 @@ class Scorer:
     """
 
     def __init__(self, config: RewardConfig, baseline_score: float | dict | None = None, executor=None,
-                 checked: bool = False):
+                 checked: bool = False, units: int | None = None):
         self.config = config
+        self.units = units
         self.checked = checked
         self.tasks = config.task_list()
         self.baseline_score = baseline_score
@@ -69,9 +70,10 @@ class Scorer:
 
     def child(self, task: str | None = None, task_config: dict | None = None, rows="grammar") -> dict:
         """Keyword arguments of `nos.engine.grid.evaluate` for a configured task (the first by
-        default). The kernel's row table (`rows`) is the whole grammar's and its shape is reused by
-        smaller steps, so a search compiles a loop or two, not one per new rule or step size
-        (`nos bench`, end to end)."""
+        default). The kernel's row table (`rows`) is the whole grammar's at `units` units (the
+        search space's, when given) and its shape is reused by smaller steps, so a search compiles
+        one loop for its steps, not one per new rule, rule length or step size (`nos bench`, end
+        to end)."""
         if task is None:
             task, task_config = self.tasks[0]
         return {
@@ -83,6 +85,7 @@ class Scorer:
             "signal": self.config.signal,
             "rows": rows,
             "reuse_shapes": True,
+            "units": self.units if rows == "grammar" else None,
             "check": not self.checked,
         }
 
