@@ -76,7 +76,9 @@ def run_funnel(config, store, executor, log=print, on_stage=None) -> list[StageR
             tasks = ", ".join(name for name, _ in stage.task_list())
             log(f"funnel stage {index}: the best {len(candidates)} rules on {tasks}, {stage.steps} steps, "
                 f"{len(stage.seeds)} seed{'s' if len(stage.seeds) > 1 else ''} …")
-            scorer = Scorer(stage, executor=executor, checked=True)  # the search's trained rules
+            # the search's trained rules, on the loop of the space's units (as the steps): every
+            # search with this funnel builds the same loops, which the compile cache then holds
+            scorer = Scorer(stage, executor=executor, checked=True, units=config.space.units)
             baseline = scorer.measure_baseline()
             scored = scorer.score([rule["text"] for rule in candidates]) if candidates else []
             rules = [{"text": rule["text"], "key": rule["key"], "fingerprint": rule["fingerprint"], **outcome.to_dict()}
