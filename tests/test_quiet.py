@@ -53,3 +53,21 @@ def test_verbose_is_accepted_before_or_after_the_command(tmp_path):
     for argv in (["-v", "rules", "powersign"], ["rules", "powersign", "--verbose"]):
         code, output, _ = _nos(*argv, cwd=tmp_path)
         assert code == 0 and "exp(sign(g)*sign(m))*g" in output.replace(" ", ""), output
+
+
+def test_an_interrupt_that_c_code_catches_and_prints_still_ends_the_process_with_130(tmp_path):
+    """C code that calls back into Python may print the KeyboardInterrupt (``PyErr_Print``, as
+    protobuf does while TensorFlow imports) and go on: the Ctrl-C must not be lost."""
+    code = (
+        "import ctypes, sys\n"
+        "from nos.cli import _interrupted_in_a_callback\n"
+        "sys.excepthook = _interrupted_in_a_callback(sys.excepthook)\n"
+        "ctypes.pythonapi.PyRun_SimpleString(b'raise KeyboardInterrupt')\n"  # C: run, PyErr_Print, go on
+        "print('went on')\n"
+        "sys.exit(0)\n"  # as `sys.exit(entry())` after a run that went on to its end
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "nos: interrupted\n")
+    unhooked = subprocess.run([sys.executable, "-c", code.replace("sys.excepthook = ", "_ = ")], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+    assert unhooked.returncode == 0 and unhooked.stdout == "went on\n"  # what happened without the hook

@@ -71,12 +71,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _interrupted_in_a_callback(print_exception):
+    """`sys.excepthook` that ends the process as Ctrl-C does (one line, exit 130) on a
+    KeyboardInterrupt that C code caught and printed, so that the interrupt is not lost."""
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stderr.write("nos: interrupted\n")
+            sys.stderr.flush()
+            os._exit(130)
+        print_exception(kind, value, traceback)
+
+    return hook
+
+
 def entry() -> int:
     """The console entry point (``nos``, ``python -m nos``): `main` without TensorFlow's noise.
 
     Ctrl-C at any moment is one line and exit 130: while the `nos` package is imported, by the
-    handler `nos/__init__.py` installs in the console script; from here on, as KeyboardInterrupt."""
+    handler `nos/__init__.py` installs in the console script; from here on, as KeyboardInterrupt,
+    also where C code calls back into Python and prints the exception instead of raising it
+    (protobuf does, while TensorFlow imports): that print goes through `sys.excepthook`."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.excepthook = _interrupted_in_a_callback(sys.excepthook)
     try:
         from nos.cli._quiet import quiet_native_logs, wants_everything
 
@@ -96,3 +113,4 @@ def one_line(message) -> str:
 
 if __name__ == "__main__":
     sys.exit(entry())
+
