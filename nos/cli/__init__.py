@@ -12,6 +12,7 @@ Every user-facing failure is one line on stderr and exit status 2; no tracebacks
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import pkgutil
@@ -92,18 +93,32 @@ def entry() -> int:
     handler `nos/__init__.py` installs in the console script; from here on, as KeyboardInterrupt,
     also where C code calls back into Python and prints the exception instead of raising it
     (protobuf does, while TensorFlow imports): that print goes through `sys.excepthook`."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.excepthook = _interrupted_in_a_callback(sys.excepthook)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from nos.cli._quiet import quiet_native_logs, wants_everything
 
         argv = sys.argv[1:]
         if not wants_everything(argv):
             quiet_native_logs()
-        return main([a for a in argv if a not in ("-v", "--verbose")])
+        status = main([a for a in argv if a not in ("-v", "--verbose")])
     except KeyboardInterrupt:
         print("nos: interrupted", file=sys.stderr)
-        return 130
+        status = 130
+    if status > 128:
+        _exit_interrupted(status)
+    return status
+
+
+def _exit_interrupted(status: int) -> None:
+    """Leave with `status` (128 + signal) after the exit handlers, without the interpreter's
+    finalization: once a KeyboardInterrupt has crossed certain C frames on its way (running a
+    module, C code running Python), CPython ends the process by SIGINT itself (status -2)
+    whatever Python code then did with the interrupt."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def one_line(message) -> str:
