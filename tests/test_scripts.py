@@ -96,3 +96,30 @@ def test_export_rule_writes_a_keras_class_that_trains_a_model(tmp_path):
     assert "catalog rule `addsign`" in source  # the exporter found the catalog entry for the docstring
     before, after = map(float, re.search(r"validation loss (\S+) -> (\S+),", printed).groups())
     assert after < 0.8 * before, printed
+
+
+def test_kernel_rows_times_each_row_table_and_counts_its_entries(tmp_path):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from kernel_rows import variants
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    tables = variants(2)
+    printed = run_script("kernel_rows.py", "--k", "4", "--steps", "2", "--units", "2", cwd=tmp_path)
+    header, rows = text_table(printed, "table", "units")
+    assert header[2:4] == ["entries", "ms/step"]
+    assert [row[0] for row in rows] == list(tables)
+    for row in rows:
+        table = tables[row[0]]
+        assert (int(row[1]), int(row[2])) == (table.units, table.size), row
+        assert float(row[3]) > 0 and float(row[4]) > 0, row
+    sizes = [table.size for table in tables.values()]
+    assert sizes[2] > sizes[3] > sizes[4] > sizes[5]  # each removal takes rows out of the grammar's table
+
+
+def test_rounding_by_lane_count_puts_every_lane_count_in_one_class(tmp_path):
+    printed = run_script("rounding_by_lane_count.py", "--steps", "3", "--ks", "4", "8", "32", cwd=tmp_path)
+    count = int(re.search(r"(\d+) class\(es\) of bit-identical lanes", printed).group(1))
+    classes = re.findall(r"^  K = ([\d, ]+): validation loss", printed, re.M)
+    assert len(classes) == count >= 1
+    assert sorted(int(k) for ks in classes for k in ks.split(", ")) == [4, 8, 32]
