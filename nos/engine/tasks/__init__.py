@@ -10,14 +10,11 @@ A task is the reference definition only; the interpreter trains it through `nos.
 (its family's fast layout where one is registered, else ``train_loss`` itself).
 """
 
-import gc
-
 from nos.engine import compile_cache
 from nos.engine.tasks.base import Task
 from nos.engine.tasks.check import check_task
 from nos.engine.tasks.registry import TASKS, get_task, register_task, registered_tasks
 
 compile_cache.enable()  # before this process runs any TensorFlow function: see its docstring
-gc.freeze()  # TensorFlow and the grammar live as long as the process: spare each full collection their walk
 
 __all__ = ["Task", "TASKS", "check_task", "get_task", "register_task", "registered_tasks"]
